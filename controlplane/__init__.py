@@ -1,0 +1,4 @@
+"""The SRE control plane.
+
+scrape -> store -> evaluate -> alerts -> notify / remediate -> verify -> audit.
+"""

@@ -1,0 +1,1 @@
+"""Dash dashboards, mounted by the control plane at /dash/. They read; they never act."""
