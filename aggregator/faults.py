@@ -50,7 +50,7 @@ def parse_fault_request(
     allowed = tuple(allowed)
     raw_kind = body.get("kind")
     try:
-        kind = FaultKind(raw_kind)
+        kind = FaultKind(str(raw_kind))
     except ValueError:
         raise NotFound(
             f"unknown fault kind {raw_kind!r}; this role accepts {[k.value for k in allowed]}",
