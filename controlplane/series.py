@@ -77,14 +77,55 @@ class Series:
     values: npt.NDArray[np.float64]
 
 
+@dataclass(frozen=True, kw_only=True)
+class SeriesBatch:
+    """Many series in one columnar block (CSR layout), so evaluation can be vectorised.
+
+    Series i owns timestamps[offsets[i]:offsets[i+1]] and the same slice of values;
+    len(offsets) == len(labels) + 1.
+    """
+
+    labels: list[Labels]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    offsets: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def series(self, i: int) -> Series:
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        return Series(
+            labels=self.labels[i], timestamps=self.timestamps[lo:hi], values=self.values[lo:hi]
+        )
+
+    @classmethod
+    def from_series(cls, items: Sequence[Series]) -> SeriesBatch:
+        sizes = np.fromiter((len(s.timestamps) for s in items), dtype=np.int64, count=len(items))
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        empty_t, empty_v = np.empty(0, np.int64), np.empty(0, np.float64)
+        return cls(
+            labels=[s.labels for s in items],
+            timestamps=np.concatenate([s.timestamps for s in items]) if items else empty_t,
+            values=np.concatenate([s.values for s in items]) if items else empty_v,
+            offsets=offsets,
+        )
+
+
 class SeriesSource(Protocol):
     """What the PromQL engine reads. The embedded store implements it; so can a test fixture.
 
     `select` returns every series matching all matchers that has samples in
-    [start_ms, end_ms] (both inclusive), with only those samples.
+    [start_ms, end_ms] (both inclusive), with only those samples, ordered by labels;
+    `select_batch` returns the same in one columnar block (the fast path for evaluation).
     """
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]: ...
+
+    def select_batch(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> SeriesBatch: ...
 
     def label_names(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[str]: ...
 
