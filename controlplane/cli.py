@@ -15,6 +15,9 @@ VERBS = {
     "serve": "controlplane.serve",
     "demo": "controlplane.demo",
     "query": "controlplane.querycli",
+    "rules": "controlplane.rulescli",
+    "slo": "controlplane.slocli",
+    "silences": "controlplane.silencecli",
 }
 
 
