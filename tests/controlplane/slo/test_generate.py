@@ -128,7 +128,7 @@ def test_spec_errors_name_file_slo_and_field(
 ) -> None:
     path = tmp_path / "launches.yaml"
     path.write_text(SPEC.replace(*edit, 1))
-    with pytest.raises(ConfigError, match="launches.yaml") as err:
+    with pytest.raises(ConfigError, match=r"launches\.yaml") as err:
         load_spec(path)
     assert message in str(err.value)
 
