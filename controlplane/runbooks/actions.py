@@ -12,6 +12,8 @@ from enum import StrEnum
 
 import promql_parser
 
+from controlplane.config import parse_duration
+
 
 class ParamType(StrEnum):
     STRING = "string"
@@ -134,7 +136,7 @@ def check_literal(spec: ParamSpec, value: object) -> str | None:
         return f"must be a string, got {value!r}"
     if spec.type is ParamType.DURATION:
         try:
-            promql_parser.parse_duration(value)
+            parse_duration(value)
         except ValueError:
             return f"{value!r} is not a duration (e.g. 30s, 5m)"
     if spec.type is ParamType.PROMQL:

@@ -15,6 +15,7 @@ from typing import Any
 import promql_parser
 import yaml
 
+from controlplane.config import parse_duration
 from controlplane.errors import ConfigError
 from controlplane.runbooks import templates
 from controlplane.runbooks.actions import ACTIONS, ParamType, check_literal
@@ -276,7 +277,7 @@ def _promql(raw: object, at: _At, declared: set[str]) -> str:
 
 def _duration(raw: object, at: _At) -> float:
     try:
-        return promql_parser.parse_duration(str(raw)).total_seconds()
+        return parse_duration(str(raw))
     except ValueError:
         raise at.error(f"{raw!r} is not a duration (e.g. 30s, 10m, 1h)") from None
 

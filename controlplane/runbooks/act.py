@@ -1,0 +1,165 @@
+"""Performing actions: the aggregator's admin API for the mutating ones, the query engine for
+`check`, the clock for `wait`, the notifier for `notify`.
+
+Every admin call carries an Idempotency-Key derived from the execution and the step, so a step
+retried after a timeout or a restart is answered from the aggregator's memory of the first call
+instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from controlplane.config import parse_duration
+from controlplane.results import Querier
+
+Notify = Callable[[str, str, Mapping[str, Any]], None]  # (severity, message, context)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregatorTargets:
+    """Where actions go: regions' admin APIs by region id, and the front door's."""
+
+    frontdoor_url: str = ""
+    regions: Mapping[str, str] = field(default_factory=dict)
+    token: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionResult:
+    ok: bool
+    detail: Mapping[str, Any]
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        targets: AggregatorTargets,
+        querier: Querier,
+        *,
+        session: requests.Session | None = None,
+        notify: Notify | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout_s: float = 5.0,
+        retries: int = 3,
+        poll_s: float = 1.0,
+    ) -> None:
+        self._targets = targets
+        self._querier = querier
+        self._session = session or requests.Session()
+        self._notify = notify or (lambda _sev, _msg, _ctx: None)
+        self._clock, self._sleep = clock, sleep
+        self._timeout, self._retries, self._poll = timeout_s, retries, poll_s
+
+    def run(self, action: str, params: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        name = "_notify_action" if action == "notify" else "_" + action.replace(".", "_")
+        handler = getattr(self, name)
+        result: ActionResult = handler(params, idempotency_key)
+        return result
+
+    # mutating actions: the aggregator admin API
+
+    def _provider_isolate(self, p: Mapping[str, Any], key: str) -> ActionResult:
+        return self._post(
+            self._region_url(p["region"]),
+            f"/admin/providers/{p['provider']}/isolate",
+            {"reason": p.get("reason") or f"runbook {key}"},
+            key,
+        )
+
+    def _provider_restore(self, p: Mapping[str, Any], key: str) -> ActionResult:
+        return self._post(
+            self._region_url(p["region"]),
+            f"/admin/providers/{p['provider']}/restore",
+            {"canary_percent": int(p.get("canary_percent", 100))},
+            key,
+        )
+
+    def _region_drain(self, p: Mapping[str, Any], key: str) -> ActionResult:
+        return self._post(
+            self._targets.frontdoor_url, f"/admin/regions/{p['region']}/drain", {}, key
+        )
+
+    def _region_undrain(self, p: Mapping[str, Any], key: str) -> ActionResult:
+        return self._post(
+            self._targets.frontdoor_url, f"/admin/regions/{p['region']}/undrain", {}, key
+        )
+
+    def _wallet_replay_queue(self, p: Mapping[str, Any], key: str) -> ActionResult:
+        return self._post(
+            self._region_url(p["region"]),
+            "/admin/wallet/queue/replay",
+            {"max_items": int(p.get("max_items", 1000))},
+            key,
+        )
+
+    # the others
+
+    def _notify_action(self, p: Mapping[str, Any], key: str) -> ActionResult:
+        self._notify(str(p.get("severity", "info")), str(p["message"]), {"step": key})
+        return ActionResult(ok=True, detail={"notified": p["message"]})
+
+    def _wait(self, p: Mapping[str, Any], _key: str) -> ActionResult:
+        seconds = parse_duration(str(p["duration"]))
+        self._sleep(seconds)
+        return ActionResult(ok=True, detail={"waited_s": seconds})
+
+    def _check(self, p: Mapping[str, Any], _key: str) -> ActionResult:
+        within = parse_duration(str(p.get("within", "0s")))
+        held = self.holds_within(str(p["expr"]), within)
+        return ActionResult(ok=held, detail={"expr": p["expr"], "held": held})
+
+    def holds(self, expr: str) -> bool:
+        """A condition holds when the query returns at least one sample (as alert rules do)."""
+        result = self._querier.instant(expr, int(self._clock() * 1000))
+        return bool(result.vector) or (result.scalar is not None and result.scalar.value != 0)
+
+    def holds_within(self, expr: str, within_s: float) -> bool:
+        deadline = self._clock() + within_s
+        while True:
+            if self.holds(expr):
+                return True
+            if self._clock() >= deadline:
+                return False
+            self._sleep(min(self._poll, max(0.0, deadline - self._clock())))
+
+    def _region_url(self, region: object) -> str:
+        url = self._targets.regions.get(str(region))
+        if not url:
+            raise KeyError(f"no admin URL configured for region {region!r}")
+        return url
+
+    def _post(self, base: str, path: str, body: Mapping[str, Any], key: str) -> ActionResult:
+        headers = {"Authorization": f"Bearer {self._targets.token}", "Idempotency-Key": key}
+        last_error = ""
+        for attempt in range(self._retries):
+            try:
+                resp = self._session.post(
+                    base.rstrip("/") + path, json=dict(body), headers=headers, timeout=self._timeout
+                )
+            except requests.RequestException as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                self._sleep(0.2 * 2**attempt)  # safe to repeat: same Idempotency-Key
+                continue
+            detail = _json(resp)
+            if resp.status_code >= 500:
+                last_error = f"HTTP {resp.status_code}: {detail}"
+                self._sleep(0.2 * 2**attempt)
+                continue
+            return ActionResult(
+                ok=resp.status_code < 300, detail={"status": resp.status_code, "response": detail}
+            )
+        return ActionResult(ok=False, detail={"error": last_error})
+
+
+def _json(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text[:500]

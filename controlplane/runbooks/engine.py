@@ -1,0 +1,395 @@
+"""The remediator: from an alert (or a person) to a guarded, recorded execution.
+
+firing alert -> matching runbooks -> target -> guards -> refused | shadowed | pending approval
+| running (handed to the Executor on a worker) ; resolved alert -> on_resolved steps.
+Every decision is an audit event; humans are told through `notify`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from controlplane.audit import AuditLog
+from controlplane.errors import ControlPlaneError
+from controlplane.runbooks import guards, templates
+from controlplane.runbooks.act import ActionRunner, Notify
+from controlplane.runbooks.actions import ACTIONS, TargetKind
+from controlplane.runbooks.execute import Executor, context, render_params
+from controlplane.runbooks.model import Mode, Runbook
+from controlplane.runbooks.store import ACTIVE, Execution, ExecutionStore, State
+from controlplane.runbooks.switches import Switches
+
+MUTATING = tuple(name for name, spec in ACTIONS.items() if spec.mutating)
+
+
+class RemediationError(ControlPlaneError):
+    """A request the remediator cannot honour (unknown runbook, bad params, wrong state)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertEvent:
+    labels: Mapping[str, str]
+    fingerprint: str
+    firing: bool
+    active_at: float
+    value: float | None = None
+
+
+class Remediator:
+    def __init__(
+        self,
+        runbooks: Sequence[Runbook],
+        store: ExecutionStore,
+        switches: Switches,
+        audit: AuditLog,
+        runner: ActionRunner,
+        *,
+        fleet: Callable[[], guards.Fleet] = guards.Fleet,
+        notify: Notify | None = None,
+        clock: Callable[[], float] = time.time,
+        submit: Callable[[Callable[[], Any]], Any] = lambda fn: fn(),
+        budget_max_actions: int = 20,
+        budget_window_s: float = 600.0,
+    ) -> None:
+        self.runbooks = {rb.name: rb for rb in runbooks}
+        self._store, self._switches, self._audit, self._runner = store, switches, audit, runner
+        self._fleet, self._clock, self._submit = fleet, clock, submit
+        self._notify: Notify = notify or (lambda _s, _m, _c: None)
+        self._budget = (budget_max_actions, budget_window_s)
+        self._executor = Executor(store, audit, runner, notify=self._notify, clock=clock)
+
+    # entry points
+
+    def on_alert(self, alert: AlertEvent) -> list[Execution]:
+        if not alert.firing:
+            self._on_resolved(alert)
+            return []
+        started = []
+        for rb in self.runbooks.values():
+            if rb.mode is Mode.MANUAL or rb.trigger is None or not rb.trigger.matches(alert.labels):
+                continue
+            if self._already_handled(rb, alert):
+                continue
+            started.append(
+                self._start(
+                    rb,
+                    labels=alert.labels,
+                    value=alert.value,
+                    fingerprint=alert.fingerprint,
+                    params=_defaults(rb),
+                    user="controlplane",
+                    automated=True,
+                    dry_run=False,
+                )
+            )
+        return started
+
+    def run_manual(
+        self,
+        name: str,
+        *,
+        labels: Mapping[str, str],
+        params: Mapping[str, Any],
+        user: str,
+        dry_run: bool = False,
+    ) -> Execution:
+        rb = self.runbooks.get(name)
+        if rb is None:
+            raise RemediationError(f"unknown runbook {name!r}")
+        merged = {**_defaults(rb), **params}
+        missing = [p.name for p in rb.params if p.required and p.name not in merged]
+        unknown = sorted(set(params) - {p.name for p in rb.params})
+        if missing or unknown:
+            raise RemediationError(f"runbook {name!r}: missing params {missing}, unknown {unknown}")
+        return self._start(
+            rb,
+            labels=labels,
+            value=None,
+            fingerprint=None,
+            params=merged,
+            user=user,
+            automated=False,
+            dry_run=dry_run,
+        )
+
+    def approve(self, execution_id: str, user: str) -> Execution:
+        ex, rb = self._pending(execution_id)
+        accepted, count = self._store.add_approval(ex.id, user, rb.approvers)
+        if not accepted:
+            raise RemediationError(
+                f"{user!r} cannot approve {execution_id!r} (already approved by "
+                "them, or no longer pending)"
+            )
+        self._audit.append(
+            "approved", {"count": count, "needed": rb.approvers}, actor=user, execution_id=ex.id
+        )
+        if count >= rb.approvers:
+            self._launch_approved(rb, ex)
+        return self._store.get(ex.id) or ex
+
+    def reject(self, execution_id: str, user: str, reason: str = "") -> Execution:
+        ex, _rb = self._pending(execution_id)
+        if not self._store.transition(
+            ex.id, [State.PENDING_APPROVAL], State.REJECTED, reason=f"rejected by {user}: {reason}"
+        ):
+            raise RemediationError(f"execution {execution_id!r} is no longer pending")
+        self._audit.append("rejected", {"reason": reason}, actor=user, execution_id=ex.id)
+        return self._store.get(ex.id) or ex
+
+    def tick(self) -> None:
+        """Expire approvals that waited too long."""
+        now = self._clock()
+        for ex in self._store.find(states=[State.PENDING_APPROVAL]):
+            if (
+                ex.deadline is not None
+                and now >= ex.deadline
+                and self._store.transition(
+                    ex.id, [State.PENDING_APPROVAL], State.EXPIRED, reason="approval expired"
+                )
+            ):
+                self._audit.append("expired", {"deadline": ex.deadline}, execution_id=ex.id)
+                self._notify(
+                    "warning",
+                    f"approval for {ex.runbook} on {ex.target_key} expired",
+                    {"execution_id": ex.id},
+                )
+
+    def resume(self) -> list[str]:
+        """After a restart: carry on every execution that was running or verifying."""
+        resumed = []
+        for ex in self._store.find(states=[State.RUNNING, State.VERIFYING]):
+            rb = self.runbooks.get(ex.runbook)
+            if rb is None:
+                self._store.transition(
+                    ex.id, [ex.state], State.FAILED, reason="runbook no longer loaded after restart"
+                )
+                self._audit.append(
+                    "failed", {"reason": "runbook gone on restart"}, execution_id=ex.id
+                )
+                continue
+            self._audit.append("resumed", {"state": ex.state.value}, execution_id=ex.id)
+            self._submit(partial(self._executor.execute, rb, ex.id))
+            resumed.append(ex.id)
+        return resumed
+
+    # internals
+
+    def _start(
+        self,
+        rb: Runbook,
+        *,
+        labels: Mapping[str, str],
+        value: float | None,
+        fingerprint: str | None,
+        params: Mapping[str, Any],
+        user: str,
+        automated: bool,
+        dry_run: bool,
+    ) -> Execution:
+        ctx = templates.Context(labels=labels, value=value, params=params)
+        target = _target(rb, ctx, labels)
+        decisions = guards.evaluate(
+            rb,
+            target,
+            self._situation(),
+            automated=automated,
+            holds=lambda e: self._runner.holds(templates.render(e, ctx)),
+        )
+        common: dict[str, Any] = dict(
+            runbook=rb.name,
+            mode=rb.mode.value,
+            target_key=target.key,
+            trigger="alert" if automated else "manual",
+            labels=labels,
+            value=value,
+            params=params,
+            alert_fingerprint=fingerprint,
+            requested_by=user,
+            dry_run=dry_run,
+        )
+        refusals = [d for d in decisions if d.verdict is guards.Verdict.REFUSE]
+        if refusals:
+            ex = self._store.create(
+                state=State.REFUSED,
+                reason="; ".join(f"{d.guard}: {d.reason}" for d in refusals),
+                **common,
+            )
+        elif dry_run or rb.mode is Mode.SHADOW:
+            plan = [f"{s.action} {render_params(s, ctx)}" for s in rb.steps]
+            ex = self._store.create(
+                state=State.SHADOWED, reason="would have done: " + "; ".join(plan), **common
+            )
+        elif rb.mode is Mode.APPROVAL:
+            ex = self._store.create(
+                state=State.PENDING_APPROVAL,
+                deadline=self._clock() + rb.approval_timeout_s,
+                **common,
+            )
+        else:
+            ex = self._store.create(state=State.RUNNING, **common)
+        self._record_start(rb, ex, decisions, user)
+        if ex.state is State.RUNNING:
+            self._submit(lambda: self._executor.execute(rb, ex.id))
+        return ex
+
+    def _record_start(
+        self, rb: Runbook, ex: Execution, decisions: list[guards.GuardDecision], user: str
+    ) -> None:
+        self._audit.append(
+            "triggered",
+            {
+                "runbook": rb.name,
+                "target": ex.target_key,
+                "labels": dict(ex.labels),
+                "trigger": ex.trigger,
+            },
+            actor=user,
+            execution_id=ex.id,
+        )
+        for d in decisions:
+            self._audit.append(
+                "guard",
+                {"guard": d.guard, "verdict": d.verdict.value, "reason": d.reason},
+                execution_id=ex.id,
+            )
+        if any(d.guard == "budget" and d.verdict is guards.Verdict.REFUSE for d in decisions):
+            self._switches.set_automation(
+                paused=True, reason="automation budget exceeded", by="controlplane"
+            )
+            self._audit.append(
+                "automation_paused", {"reason": "budget exceeded"}, execution_id=ex.id
+            )
+            self._notify("critical", "automation paused: action budget exceeded", {})
+        self._audit.append(ex.state.value, {"reason": ex.reason}, execution_id=ex.id)
+        if ex.state is not State.RUNNING:
+            self._notify(
+                "info" if ex.state is State.SHADOWED else "warning",
+                f"runbook {rb.name} on {ex.target_key}: {ex.state.value} {ex.reason}".strip(),
+                {"execution_id": ex.id, "state": ex.state.value},
+            )
+
+    def _situation(self, exclude: str | None = None) -> guards.Situation:
+        """The guards' snapshot; `exclude` leaves out the execution being decided itself."""
+        now = self._clock()
+        paused, reason, _by, _at = self._switches.automation()
+        horizon = max(
+            [
+                3600.0,
+                *(rb.guards.cooldown_s for rb in self.runbooks.values()),
+                *(
+                    rb.guards.throttle.window_s
+                    for rb in self.runbooks.values()
+                    if rb.guards.throttle
+                ),
+            ]
+        )
+        history = [
+            guards.PastRun(
+                runbook=e.runbook,
+                target_key=e.target_key,
+                started_at=e.created_at,
+                active=e.state in ACTIVE,
+            )
+            for e in self._store.find(since=now - horizon, limit=10_000)
+            if e.state not in (State.REFUSED, State.SHADOWED) and e.id != exclude
+        ]
+        windows = [
+            guards.MaintenanceWindow(
+                id=w["id"],
+                matchers=w["matchers"],
+                starts_at=w["starts_at"],
+                ends_at=w["ends_at"],
+                reason=w["reason"],
+            )
+            for w in self._switches.maintenance_windows(active_at=now)
+        ]
+        max_actions, window_s = self._budget
+        return guards.Situation(
+            now=now,
+            history=history,
+            fleet=self._fleet(),
+            maintenance=windows,
+            automated_action_times=self._store.mutating_step_times(now - window_s, MUTATING),
+            automation=guards.Automation(
+                paused=paused,
+                paused_reason=reason,
+                budget_max_actions=max_actions,
+                budget_window_s=window_s,
+            ),
+        )
+
+    def _already_handled(self, rb: Runbook, alert: AlertEvent) -> bool:
+        """One execution per runbook per firing episode of an alert, whatever its outcome."""
+        return any(
+            e.alert_fingerprint == alert.fingerprint and e.created_at >= alert.active_at
+            for e in self._store.find(runbook=rb.name, since=alert.active_at)
+        )
+
+    def _on_resolved(self, alert: AlertEvent) -> None:
+        for ex in self._store.find(states=[State.SUCCEEDED], since=alert.active_at):
+            rb = self.runbooks.get(ex.runbook)
+            if ex.alert_fingerprint != alert.fingerprint or rb is None or not rb.on_resolved:
+                continue
+            if ex.resolved_done or not self._store.transition(
+                ex.id, [State.SUCCEEDED], State.SUCCEEDED, resolved_done=True
+            ):
+                continue
+            self._submit(partial(self._executor.run_on_resolved, rb, ex))
+
+    def _pending(self, execution_id: str) -> tuple[Execution, Runbook]:
+        ex = self._store.get(execution_id)
+        if ex is None:
+            raise RemediationError(f"unknown execution {execution_id!r}")
+        rb = self.runbooks.get(ex.runbook)
+        if ex.state is not State.PENDING_APPROVAL or rb is None:
+            raise RemediationError(
+                f"execution {execution_id!r} is {ex.state.value}, not pending approval"
+            )
+        return ex, rb
+
+    def _launch_approved(self, rb: Runbook, ex: Execution) -> None:
+        if ex.deadline is not None and self._clock() >= ex.deadline:
+            self.tick()
+            raise RemediationError(f"approval for {ex.id!r} expired")
+        target = _target(rb, context(ex), ex.labels)
+        decisions = guards.evaluate(
+            rb,
+            target,
+            self._situation(exclude=ex.id),
+            automated=False,
+            holds=lambda e: self._runner.holds(templates.render(e, context(ex))),
+        )
+        if not guards.allowed(decisions):
+            why = "; ".join(
+                f"{d.guard}: {d.reason}" for d in decisions if d.verdict is guards.Verdict.REFUSE
+            )
+            self._store.transition(ex.id, [State.PENDING_APPROVAL], State.REFUSED, reason=why)
+            self._audit.append("refused", {"reason": why, "after": "approval"}, execution_id=ex.id)
+            return
+        if self._store.transition(ex.id, [State.PENDING_APPROVAL], State.RUNNING):
+            self._audit.append("running", {"approved": True}, execution_id=ex.id)
+            self._submit(lambda: self._executor.execute(rb, ex.id))
+
+
+def _defaults(rb: Runbook) -> dict[str, Any]:
+    return {p.name: p.default for p in rb.params if p.default is not None}
+
+
+def _target(rb: Runbook, ctx: templates.Context, labels: Mapping[str, str]) -> guards.Target:
+    """What the runbook acts on: the first mutating step's region/provider, else the labels."""
+    for step in rb.steps:
+        spec = ACTIONS[step.action]
+        if spec.mutating:
+            p = render_params(step, ctx)
+            return guards.Target(
+                kind=spec.target,
+                region=str(p.get("region", "")),
+                provider=str(p.get("provider", "")),
+            )
+    return guards.Target(
+        kind=TargetKind.NONE, region=labels.get("region", ""), provider=labels.get("provider", "")
+    )
