@@ -62,6 +62,11 @@ class Remediator:
         self._budget = (budget_max_actions, budget_window_s)
         self._executor = Executor(store, audit, runner, notify=self._notify, clock=clock)
 
+    @property
+    def budget(self) -> tuple[int, float]:
+        """(max automated actions, window in seconds) across all runbooks."""
+        return self._budget
+
     # entry points
 
     def on_alert(self, alert: AlertEvent) -> list[Execution]:

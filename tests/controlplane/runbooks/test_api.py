@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from controlplane.runbooks.api import create_blueprint
+from tests.controlplane.runbooks.test_engine import VERIFY
+from tests.controlplane.runbooks.test_load import DESIGN_EXAMPLE
+
+AUTH = {"Authorization": "Bearer secret-token"}
+
+
+@pytest.fixture
+def client_world(make_world: Any) -> tuple[FlaskClient, Any]:
+    w = make_world(DESIGN_EXAMPLE.replace("mode: auto", "mode: approval"))
+    app = Flask("t")
+    app.register_blueprint(
+        create_blueprint(
+            w.remediator, w.store, w.switches, w.log, token="secret-token", clock=w.clock
+        )
+    )
+    return app.test_client(), w
+
+
+def test_runbooks_are_listed(client_world: tuple[FlaskClient, Any]) -> None:
+    client, _ = client_world
+    body = client.get("/api/v1/runbooks").get_json()
+    assert [r["name"] for r in body["runbooks"]] == ["isolate-provider"]
+    assert client.get("/api/v1/runbooks/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/runbooks/isolate-provider/executions", {"labels": {"region": "eu"}}),
+        ("/api/v1/automation/pause", {"reason": "x"}),
+        ("/api/v1/maintenance", {"duration": "1h"}),
+    ],
+)
+def test_writes_without_the_token_get_401_and_change_nothing(
+    client_world: tuple[FlaskClient, Any], path: str, body: dict[str, Any]
+) -> None:
+    client, w = client_world
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+        resp = client.post(path, json=body, headers=headers)
+        assert resp.status_code == 401
+        assert resp.get_json()["error"] == "unauthorized"
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+    assert w.store.find() == [] and w.switches.automation()[0] is False
+    assert w.switches.maintenance_windows() == [] and w.log.events() == []
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"{not json", 400, "malformed_json"),
+        (b"[1]", 400, "bad_request"),
+        (b'{"labels": {"region": 5}}', 400, "bad_request"),
+        (b'{"dry_run": "yes"}', 400, "bad_request"),
+        (b'{"params": {"nope": 1}}', 409, "conflict"),
+    ],
+)
+def test_bad_run_requests_get_json_4xx(
+    client_world: tuple[FlaskClient, Any], data: bytes, status: int, code: str
+) -> None:
+    client, w = client_world
+    resp = client.post(
+        "/api/v1/runbooks/isolate-provider/executions",
+        data=data,
+        headers=AUTH,
+        content_type="application/json",
+    )
+    assert resp.status_code == status and resp.get_json()["error"] == code
+    assert w.store.find() == []
+
+
+def test_manual_run_approval_and_audit_through_http(client_world: tuple[FlaskClient, Any]) -> None:
+    client, w = client_world
+    w.querier.holding.add(VERIFY)
+    resp = client.post(
+        "/api/v1/runbooks/isolate-provider/executions",
+        headers=AUTH,
+        json={"labels": {"region": "eu", "provider": "pv2"}, "user": "alice"},
+    )
+    assert resp.status_code == 201
+    ex = resp.get_json()
+    assert ex["state"] == "pending_approval" and ex["requested_by"] == "alice"
+    listed = client.get("/api/v1/executions?state=pending_approval").get_json()["executions"]
+    assert [e["id"] for e in listed] == [ex["id"]]
+    approved = client.post(
+        f"/api/v1/executions/{ex['id']}/approve", headers=AUTH, json={"user": "bob"}
+    )
+    assert approved.status_code == 200 and approved.get_json()["state"] == "succeeded"
+    again = client.post(
+        f"/api/v1/executions/{ex['id']}/approve", headers=AUTH, json={"user": "carol"}
+    )
+    assert again.status_code == 409
+    detail = client.get(f"/api/v1/executions/{ex['id']}").get_json()
+    assert [s["step_id"] for s in detail["steps"]] == ["isolate"]
+    assert {"triggered", "approved", "step", "verification", "succeeded"} <= {
+        e["kind"] for e in detail["audit"]
+    }
+    assert client.get("/api/v1/audit/verify").get_json()["ok"] is True
+    assert client.get("/api/v1/executions/nope").status_code == 404
+    assert client.get("/api/v1/executions?state=bogus").status_code == 400
+
+
+def test_pause_resume_and_maintenance(client_world: tuple[FlaskClient, Any]) -> None:
+    client, _ = client_world
+    paused = client.post(
+        "/api/v1/automation/pause", headers=AUTH, json={"reason": "incident 7", "user": "al"}
+    )
+    assert paused.get_json()["paused"] is True and paused.get_json()["changed_by"] == "al"
+    assert client.post("/api/v1/automation/resume", headers=AUTH).get_json()["paused"] is False
+    made = client.post(
+        "/api/v1/maintenance",
+        headers=AUTH,
+        json={"matchers": {"region": "eu"}, "duration": "2h", "reason": "upgrade"},
+    )
+    assert made.status_code == 201
+    assert [x["id"] for x in client.get("/api/v1/maintenance").get_json()["windows"]] == [
+        made.get_json()["id"]
+    ]
+    bad = client.post(
+        "/api/v1/maintenance", headers=AUTH, json={"matchers": {"zone": "a"}, "duration": "1h"}
+    )
+    assert bad.status_code == 400
+    assert (
+        client.delete(f"/api/v1/maintenance/{made.get_json()['id']}", headers=AUTH).status_code
+        == 200
+    )
+    kinds = [e["kind"] for e in client.get("/api/v1/audit").get_json()["events"]]
+    assert kinds == [
+        "automation_paused",
+        "automation_resumed",
+        "maintenance_started",
+        "maintenance_ended",
+    ]
