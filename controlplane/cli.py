@@ -18,6 +18,10 @@ VERBS = {
     "rules": "controlplane.rulescli",
     "slo": "controlplane.slocli",
     "silences": "controlplane.silencecli",
+    "runbooks": "controlplane.runbookcli",
+    "audit": "controlplane.auditcli",
+    "automation": "controlplane.automationcli",
+    "db": "controlplane.dbcli",
 }
 
 

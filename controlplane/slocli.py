@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from controlplane.errors import ConfigError
-from controlplane.slo import generate_rule_file, load_spec, load_specs
+from controlplane.slo import SLOSpec, generate_rule_file, load_spec, load_specs
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: Path) -> list:  # type: ignore[type-arg]
+def _load(path: Path) -> list[SLOSpec]:
     if path.is_dir():
         return load_specs(path)
     return [load_spec(path)]

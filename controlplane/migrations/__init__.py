@@ -1,0 +1,32 @@
+"""Alembic migrations of the control plane database, run in code (no alembic.ini)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+HERE = Path(__file__).resolve().parent
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def target_metadata() -> list[sa.MetaData]:
+    """Every table the control plane owns, for autogenerate comparisons."""
+    from controlplane import audit
+    from controlplane.notify import silences
+    from controlplane.runbooks import store, switches  # noqa: F401  (switches adds its tables)
+
+    return [audit.metadata, silences.metadata, store.metadata]

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlplane.audit import AuditLog
+from controlplane.cli import main
+from controlplane.db import create_engine
+from controlplane.migrations import upgrade
+from tests.controlplane.runbooks.test_load import DESIGN_EXAMPLE
+
+RULES = """
+groups:
+  - name: g
+    rules:
+      - alert: ProviderLaunchFailing
+        expr: vector(1)
+"""
+
+
+def test_runbooks_check_names_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules.yml").write_text(RULES)
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(DESIGN_EXAMPLE)
+    assert main(["runbooks", "check", str(good), "--rules", str(tmp_path / "rules.yml")]) == 0
+    bad.write_text(DESIGN_EXAMPLE.replace("ProviderLaunchFailing", "Nope"))
+    assert (
+        main(["runbooks", "check", str(good), str(bad), "--rules", str(tmp_path / "rules.yml")])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert f"{bad}: trigger.alert: no rule defines alert 'Nope'" in err
+
+
+def test_audit_verify_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path}/cp.db"
+    engine = create_engine(url)
+    upgrade(engine)
+    log = AuditLog(engine)
+    for i in range(3):
+        log.append("step", {"i": i})
+    assert main(["audit", "verify", "--url", url]) == 0
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER audit_no_update")
+        conn.exec_driver_sql("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    engine.dispose()
+    assert main(["audit", "verify", "--url", url]) == 1
+    assert "row 2: content does not match its hash" in capsys.readouterr().out
