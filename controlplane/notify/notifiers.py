@@ -1,0 +1,215 @@
+"""Notifiers: where a group's notification goes. The dispatcher decides when; these only send.
+
+`Notifier.notify(group_key, receiver, alerts, status)` sends one notification or raises
+NotifyError (with `retryable`), which the dispatcher retries with backoff. `alerts` are as of
+the flush: a firing alert has `ends_at=None`, a resolved one carries its end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from controlplane.notify.alerts import (
+    Alert,
+    AlertStatus,
+    GroupKey,
+    common,
+    format_time,
+    group_status,
+)
+from controlplane.notify.errors import NotifyError
+from controlplane.notify.receivers import (
+    IntegrationConfig,
+    LogConfig,
+    ReceiverConfig,
+    WebhookConfig,
+)
+
+_GO_REGEX_META = set("\\.+*?()|[]{}^$")
+USER_AGENT = "casino-controlplane-notify/1"
+
+
+class Notifier(Protocol):
+    def notify(
+        self, group_key: GroupKey, receiver: str, alerts: Sequence[Alert], status: AlertStatus
+    ) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Integration:
+    """One configured sender of a receiver; `name` (e.g. `webhook[0]`) keys its notify log."""
+
+    name: str
+    notifier: Notifier
+    send_resolved: bool = True
+
+
+def _quote_meta(text: str) -> str:
+    # Alertmanager's template data runs the receiver name through Go's regexp.QuoteMeta
+    return "".join("\\" + ch if ch in _GO_REGEX_META else ch for ch in text)
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "status": alert.notified_status.value,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "startsAt": format_time(alert.starts_at),
+        "endsAt": format_time(alert.ends_at),
+        "generatorURL": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+    }
+
+
+def webhook_payload(
+    *,
+    group_key: GroupKey,
+    receiver: str,
+    alerts: Sequence[Alert],
+    external_url: str = "",
+    max_alerts: int = 0,
+) -> dict[str, Any]:
+    """Alertmanager's webhook message, version 4. As there, `max_alerts` truncates first and
+    the status and common labels describe the alerts that are sent."""
+    sent = list(alerts[:max_alerts]) if max_alerts else list(alerts)
+    return {
+        "version": "4",
+        "groupKey": str(group_key),
+        "truncatedAlerts": len(alerts) - len(sent),
+        "status": group_status(sent).value,
+        "receiver": _quote_meta(receiver),
+        "groupLabels": dict(group_key.labels),
+        "commonLabels": common([a.labels for a in sent]),
+        "commonAnnotations": common([a.annotations for a in sent]),
+        "externalURL": external_url,
+        "alerts": [alert_json(a) for a in sent],
+    }
+
+
+class WebhookNotifier:
+    """POSTs the version 4 JSON. 2xx is delivered; 5xx, 429 and network errors are worth
+    retrying; other statuses are not (the receiver refuses this message)."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        session: requests.Session,
+        external_url: str = "",
+        max_alerts: int = 0,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url
+        self._session = session
+        self._external_url = external_url
+        self._max_alerts = max_alerts
+        self._timeout = timeout_s
+
+    def notify(
+        self, group_key: GroupKey, receiver: str, alerts: Sequence[Alert], status: AlertStatus
+    ) -> None:
+        payload = webhook_payload(
+            group_key=group_key,
+            receiver=receiver,
+            alerts=alerts,
+            external_url=self._external_url,
+            max_alerts=self._max_alerts,
+        )
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        try:
+            response = self._session.post(
+                self.url, data=json.dumps(payload), headers=headers, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise NotifyError(f"webhook {self.url!r}: {exc}", retryable=True) from exc
+        with response:
+            code = response.status_code
+            if 200 <= code < 300:
+                return
+            excerpt = response.text[:200]
+        raise NotifyError(
+            f"webhook {self.url!r} answered {code}: {excerpt!r}",
+            retryable=code >= 500 or code == 429,
+        )
+
+
+class LogNotifier:
+    """One log line per notification: the receiver of last resort, and the demo's default."""
+
+    def __init__(self, *, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("controlplane.notify.log")
+
+    def notify(
+        self, group_key: GroupKey, receiver: str, alerts: Sequence[Alert], status: AlertStatus
+    ) -> None:
+        level = logging.WARNING if status is AlertStatus.FIRING else logging.INFO
+        names = sorted({dict(a.labels).get("alertname", "?") for a in alerts})
+        self._log.log(
+            level,
+            "notification receiver=%s status=%s alerts=%d group=%s names=%s",
+            receiver,
+            status.value,
+            len(alerts),
+            group_key,
+            ",".join(names),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildContext:
+    session: requests.Session
+    external_url: str = ""
+    logger: logging.Logger | None = None
+
+
+NotifierFactory = Callable[[IntegrationConfig, BuildContext], Notifier]
+
+
+def _webhook(config: IntegrationConfig, ctx: BuildContext) -> Notifier:
+    assert isinstance(config, WebhookConfig)
+    return WebhookNotifier(
+        url=config.url,
+        session=ctx.session,
+        external_url=ctx.external_url,
+        max_alerts=config.max_alerts,
+        timeout_s=config.timeout_s,
+    )
+
+
+def _log(config: IntegrationConfig, ctx: BuildContext) -> Notifier:
+    assert isinstance(config, LogConfig)
+    return LogNotifier(logger=ctx.logger)
+
+
+FACTORIES: Mapping[str, NotifierFactory] = {"webhook": _webhook, "log": _log}
+
+
+def build_integrations(
+    receivers: Mapping[str, ReceiverConfig],
+    ctx: BuildContext,
+    factories: Mapping[str, NotifierFactory] = FACTORIES,
+) -> dict[str, tuple[Integration, ...]]:
+    """Receiver name -> its senders, built from `RoutingConfig.receivers`."""
+    out: dict[str, tuple[Integration, ...]] = {}
+    for name, receiver in receivers.items():
+        built = []
+        counts: dict[str, int] = {}
+        for config in receiver.integrations:
+            index = counts.get(config.kind, 0)
+            counts[config.kind] = index + 1
+            notifier = factories[config.kind](config, ctx)
+            built.append(
+                Integration(
+                    name=f"{config.kind}[{index}]",
+                    notifier=notifier,
+                    send_resolved=config.send_resolved,
+                )
+            )
+        out[name] = tuple(built)
+    return out

@@ -1,0 +1,84 @@
+"""Everything of notifications wired together, for the control plane's `create_app`.
+
+notify = build_notify(routing="config/routing.yml", engine=engine, api_token=token)
+app.register_blueprint(notify.blueprint)
+notify.runner.start()            # in the one process that evaluates (the HA leader)
+notify.dispatcher.put(alerts)    # from the rule engine, each evaluation
+...
+notify.runner.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from flask import Blueprint
+from prometheus_client import CollectorRegistry
+
+from controlplane.notify.api import create_blueprint
+from controlplane.notify.dispatch import Backoff, Dispatcher
+from controlplane.notify.notifiers import (
+    FACTORIES,
+    BuildContext,
+    NotifierFactory,
+    build_integrations,
+)
+from controlplane.notify.routing import RoutingConfig, load_routing
+from controlplane.notify.runner import DispatcherRunner
+from controlplane.notify.silences import SilenceStore, utc_now
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notify:
+    routing: RoutingConfig
+    dispatcher: Dispatcher
+    silences: SilenceStore
+    runner: DispatcherRunner
+    blueprint: Blueprint
+
+
+def build_notify(
+    *,
+    routing: RoutingConfig | str | Path,
+    engine: sa.Engine,
+    api_token: str,
+    clock: Callable[[], datetime] = utc_now,
+    session: requests.Session | None = None,
+    external_url: str = "",
+    registry: CollectorRegistry | None = None,
+    logger: logging.Logger | None = None,
+    factories: Mapping[str, NotifierFactory] = FACTORIES,
+    backoff: Backoff | None = None,
+    create_tables: bool = False,
+) -> Notify:
+    """Build (and start nothing). `create_tables` is for runs without Alembic migrations."""
+    config = routing if isinstance(routing, RoutingConfig) else load_routing(routing)
+    silences = SilenceStore(engine, clock=clock)
+    if create_tables:
+        silences.create_tables()
+    ctx = BuildContext(
+        session=session or requests.Session(), external_url=external_url, logger=logger
+    )
+    dispatcher = Dispatcher(
+        routing=config,
+        integrations=build_integrations(config.receivers, ctx, factories),
+        silences=silences,
+        clock=clock,
+        backoff=backoff,
+        registry=registry,
+    )
+    return Notify(
+        routing=config,
+        dispatcher=dispatcher,
+        silences=silences,
+        runner=DispatcherRunner(dispatcher, clock=clock),
+        blueprint=create_blueprint(
+            dispatcher=dispatcher, silences=silences, api_token=api_token, clock=clock
+        ),
+    )
