@@ -22,6 +22,7 @@ VERBS = {
     "audit": "controlplane.auditcli",
     "automation": "controlplane.automationcli",
     "db": "controlplane.dbcli",
+    "backtest": "controlplane.backtestcli",
 }
 
 
