@@ -1,0 +1,192 @@
+"""The evaluator: walks the AST and computes every node for all steps at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import promql_parser as pp
+
+from controlplane.errors import EvalError, QueryTimeout
+from controlplane.promql.aggregations import aggregate
+from controlplane.promql.binops import binary
+from controlplane.promql.functions import call
+from controlplane.promql.labelcache import LabelCache
+from controlplane.promql.parse import Query, at_ms, duration_ms, selector_matchers
+from controlplane.promql.selectors import clip_times, drop_stale, pick_latest
+from controlplane.promql.values import RangeVector, Scalar, Steps, String, Value, Vector
+from controlplane.series import Labels, Matcher, SeriesBatch, SeriesSource
+
+TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
+
+
+class Evaluator:
+    """One query's evaluation: the source, the query's time frame and its limits."""
+
+    frame: Steps
+    query: Query
+
+    def __init__(
+        self,
+        *,
+        source: SeriesSource,
+        query: Query,
+        frame: Steps,
+        lookback_ms: int,
+        subquery_step_ms: int,
+        max_samples: int,
+        clock: Callable[[], float],
+        labels: LabelCache,
+        deadline: float,
+    ) -> None:
+        self.source = source
+        self.query = query
+        self.frame = frame
+        self.lookback_ms = lookback_ms
+        self.subquery_step_ms = subquery_step_ms
+        self.max_samples = max_samples
+        self.clock = clock
+        self.labels = labels
+        self.deadline = deadline
+        self.samples = 0
+        self.warnings: list[str] = []
+        self._handlers: dict[type, Callable[[Any, Steps], Value]] = {
+            pp.ParenExpr: lambda node, steps: self.eval(node.expr, steps),
+            pp.NumberLiteral: lambda node, steps: Scalar(values=np.full(len(steps), node.val)),
+            pp.StringLiteral: lambda node, steps: String(text=node.val),
+            pp.UnaryExpr: self._negate,
+            pp.VectorSelector: self._vector_selector,
+            pp.MatrixSelector: self._matrix_selector,
+            pp.SubqueryExpr: self._subquery,
+            pp.Call: lambda node, steps: call(self, node, steps),
+            pp.AggregateExpr: lambda node, steps: aggregate(self, node, steps),
+            pp.BinaryExpr: lambda node, steps: binary(self, node, steps),
+        }
+
+    def eval(self, node: Any, steps: Steps) -> Value:
+        if self.clock() > self.deadline:
+            raise QueryTimeout("query timed out in expression evaluation")
+        handler = self._handlers.get(type(node))
+        if handler is None:
+            raise EvalError(f"unsupported expression {str(node)!r}")
+        return handler(node, steps)
+
+    def vector(self, node: Any, steps: Steps) -> Vector:
+        value = self.eval(node, steps)
+        if not isinstance(value, Vector):
+            raise EvalError(f"expected instant vector, got {type(value).__name__} in {str(node)!r}")
+        return value
+
+    def scalar(self, node: Any, steps: Steps) -> Scalar:
+        value = self.eval(node, steps)
+        if not isinstance(value, Scalar):
+            raise EvalError(f"expected scalar, got {type(value).__name__} in {str(node)!r}")
+        return value
+
+    def range_vector(self, node: Any, steps: Steps) -> RangeVector:
+        value = self.eval(node, steps)
+        if not isinstance(value, RangeVector):
+            raise EvalError(f"expected range vector, got {type(value).__name__} in {str(node)!r}")
+        return value
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def fetch(self, node: Any, start_ms: int, end_ms: int) -> SeriesBatch:
+        matcher_sets = selector_matchers(node)
+        if len(matcher_sets) == 1:
+            batch = self._select(matcher_sets[0], start_ms, end_ms)
+        else:
+            found: dict[Labels, Any] = {}
+            for matchers in matcher_sets:
+                part = self._select(matchers, start_ms, end_ms)
+                for i, lb in enumerate(part.labels):
+                    found.setdefault(lb, part.series(i))
+            batch = SeriesBatch.from_series([found[lb] for lb in sorted(found)])
+        self.samples += len(batch.timestamps)
+        if self.samples > self.max_samples:
+            raise EvalError(TOO_MANY_SAMPLES)
+        return batch
+
+    def _select(self, matchers: list[Matcher], start_ms: int, end_ms: int) -> SeriesBatch:
+        return self.source.select_batch(matchers, start_ms, end_ms)
+
+    def _times(self, node: Any, steps: Steps) -> np.ndarray:
+        """Per step, the time a selector or subquery looks at (@ and offset applied)."""
+        at = at_ms(node, self.frame.start_ms, self.frame.end_ms)
+        base = steps.times if at is None else np.full(len(steps), at, dtype=np.int64)
+        return clip_times(base - duration_ms(node.offset))
+
+    def _vector_selector(self, node: Any, steps: Steps) -> Vector:
+        refs = self._times(node, steps)
+        batch = self.fetch(node, int(refs.min()) - self.lookback_ms + 1, int(refs.max()))
+        values, present, ts = pick_latest(batch, refs, self.lookback_ms)
+        return Vector(
+            labels=batch.labels,
+            values=values,
+            present=present,
+            drop_name=np.zeros(len(batch), dtype=bool),
+            sample_ts=ts,
+        ).nonempty()
+
+    def _matrix_selector(self, node: Any, steps: Steps) -> RangeVector:
+        selector = node.vector_selector
+        range_ms = duration_ms(node.range)
+        ends = self._times(selector, steps)
+        batch = drop_stale(self.fetch(selector, int(ends.min()) - range_ms + 1, int(ends.max())))
+        sizes = np.diff(batch.offsets)
+        if (sizes == 0).any():
+            keep = np.flatnonzero(sizes > 0)
+            batch = SeriesBatch.from_series([batch.series(int(i)) for i in keep])
+        return RangeVector(
+            labels=batch.labels,
+            timestamps=batch.timestamps,
+            values=batch.values,
+            offsets=batch.offsets,
+            drop_name=np.zeros(len(batch), dtype=bool),
+            ends=ends,
+            range_ms=range_ms,
+        )
+
+    def _subquery(self, node: Any, steps: Steps) -> RangeVector:
+        step_ms = duration_ms(node.step) or self.subquery_step_ms
+        range_ms = duration_ms(node.range)
+        ends = self._times(node, steps)
+        # Inner steps are aligned to multiples of the step, as Prometheus does.
+        first = (int(ends.min()) - range_ms) // step_ms * step_ms + step_ms
+        last = int(ends.max())
+        if first > last:
+            inner = Vector.empty(0)
+            times = np.empty(0, dtype=np.int64)
+        else:
+            inner_steps = Steps.grid(first, last, step_ms)
+            inner = self.vector(node.expr, inner_steps)
+            times = inner_steps.times
+        counts = inner.present.sum(axis=1)
+        offsets = np.zeros(len(inner) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        grid = np.broadcast_to(times, inner.present.shape)
+        return RangeVector(
+            labels=inner.labels,
+            timestamps=grid[inner.present],
+            values=inner.values[inner.present],
+            offsets=offsets,
+            drop_name=inner.drop_name,
+            ends=ends,
+            range_ms=range_ms,
+        )
+
+    def _negate(self, node: Any, steps: Steps) -> Value:
+        value = self.eval(node.expr, steps)
+        if isinstance(value, Scalar):
+            return Scalar(values=-value.values)
+        if not isinstance(value, Vector):
+            raise EvalError(f"unary minus needs a scalar or instant vector: {str(node)!r}")
+        return Vector(
+            labels=value.labels,
+            values=-value.values,
+            present=value.present,
+            drop_name=np.ones(len(value), dtype=bool),
+        )
