@@ -54,12 +54,14 @@ class Remediator:
         submit: Callable[[Callable[[], Any]], Any] = lambda fn: fn(),
         budget_max_actions: int = 20,
         budget_window_s: float = 600.0,
+        retry_refused_s: float = 30.0,
     ) -> None:
         self.runbooks = {rb.name: rb for rb in runbooks}
         self._store, self._switches, self._audit, self._runner = store, switches, audit, runner
         self._fleet, self._clock, self._submit = fleet, clock, submit
         self._notify: Notify = notify or (lambda _s, _m, _c: None)
         self._budget = (budget_max_actions, budget_window_s)
+        self._retry_refused_s = retry_refused_s
         self._executor = Executor(store, audit, runner, notify=self._notify, clock=clock)
 
     @property
@@ -328,9 +330,12 @@ class Remediator:
         )
 
     def _already_handled(self, rb: Runbook, alert: AlertEvent) -> bool:
-        """One execution per runbook per firing episode of an alert, whatever its outcome."""
+        """One execution per runbook per firing episode of an alert. A refused one is retried
+        after `retry_refused_s`: a refusal (wallet still failing, cooldown) is often temporary."""
+        now = self._clock()
         return any(
-            e.alert_fingerprint == alert.fingerprint and e.created_at >= alert.active_at
+            e.alert_fingerprint == alert.fingerprint
+            and (e.state is not State.REFUSED or now - e.created_at < self._retry_refused_s)
             for e in self._store.find(runbook=rb.name, since=alert.active_at)
         )
 

@@ -49,3 +49,12 @@ def test_audit_verify_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     engine.dispose()
     assert main(["audit", "verify", "--url", url]) == 1
     assert "row 2: content does not match its hash" in capsys.readouterr().out
+
+
+def test_shipped_runbooks_check_against_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import ROOT
+
+    assert main(["runbooks", "check", str(ROOT / "runbooks"), "--rules", str(ROOT / "rules")]) == 0
+    out = capsys.readouterr().out
+    for name in ("isolate-provider", "drain-region", "replay-wallet-queue"):
+        assert f"SUCCESS: {name}" in out

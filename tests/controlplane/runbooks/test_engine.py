@@ -203,3 +203,24 @@ def test_manual_runs_validate_params_and_dry_run_calls_nothing(make_world: Any) 
         dry_run=True,
     )
     assert ex.state is State.SHADOWED and w.admin.calls == []
+
+
+def test_a_refused_trigger_is_retried_later_in_the_same_episode(make_world: Any) -> None:
+    w = make_world(DESIGN_EXAMPLE)
+    w.querier.holding.add(VERIFY)
+    w.fleet["value"] = Fleet(
+        providers={"eu": frozenset(f"pv{i}" for i in range(8))},
+        isolated={"eu": frozenset({"pv1", "pv2"})},
+        healthy_regions=frozenset(),
+    )
+    [refused] = w.remediator.on_alert(firing())
+    assert refused.state is State.REFUSED
+    assert w.remediator.on_alert(firing()) == []  # not again at once
+    w.clock.now += 31
+    w.fleet["value"] = Fleet(
+        providers={"eu": frozenset(f"pv{i}" for i in range(8))},
+        isolated={},
+        healthy_regions=frozenset(),
+    )
+    [retried] = w.remediator.on_alert(firing())
+    assert (w.store.get(retried.id) or retried).state is State.SUCCEEDED
