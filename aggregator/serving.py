@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from waitress import wasyncore
 from waitress.server import create_server
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def serve(
             return
         stopping.set()
         log.info("%s: signal %d, stopping", name, signum)
-        server.close()
+        # Closing only the listener would leave the loop serving keep-alive clients forever;
+        # close every channel, from inside the loop (the trigger) rather than mid-poll.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

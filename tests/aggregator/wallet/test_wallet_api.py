@@ -1,0 +1,206 @@
+"""The wallet's HTTP API in the Hub88 shape: answers, ledger rules end to end, bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from aggregator.wallet.tokens import TokenSigner
+from tests.aggregator.wallet.conftest import services
+from tests.aggregator.wallet.wallet_checks import check_ledger, ledger_rows
+
+RESPONSE_KEYS = {"user", "status", "request_uuid", "currency", "balance"}
+
+
+def register(client: FlaskClient, user: str = "p1") -> str:
+    answer = client.post("/operator/token", json={"user": user})
+    assert answer.status_code == 200
+    return str(answer.get_json()["token"])
+
+
+def call(client: FlaskClient, kind: str, token: str, **fields: Any) -> tuple[int, dict[str, Any]]:
+    body = {"user": "p1", "token": token, "currency": "EUR", "round": "r1", **fields}
+    answer = client.post(f"/transaction/{kind}", json=body)
+    return answer.status_code, answer.get_json()
+
+
+def test_token_registers_once_and_answers_in_the_hub88_shape(client: FlaskClient) -> None:
+    first = client.post("/operator/token", json={"user": "p1"}).get_json()
+    assert first == {
+        "user": "p1",
+        "token": first["token"],
+        "currency": "EUR",
+        "balance": 1000,
+    }
+    token = first["token"]
+    http, bet = call(client, "bet", token, transaction_uuid="b1", amount=300, request_uuid="q1")
+    assert http == 200
+    assert bet == {
+        "user": "p1",
+        "status": "RS_OK",
+        "request_uuid": "q1",
+        "currency": "EUR",
+        "balance": 700,
+    }
+    again = client.post("/operator/token", json={"user": "p1"}).get_json()
+    assert again["balance"] == 700, "a second registration must not credit the user again"
+    assert again["token"] == token
+    balance = client.post(
+        "/user/balance", json={"user": "p1", "token": token, "request_uuid": "q2"}
+    ).get_json()
+    assert balance == {**bet, "request_uuid": "q2"}
+
+
+# Each step: (kind, transaction_uuid, reference, amount) -> (status, balance). Initial 1000.
+SCENARIOS = {
+    "bet then win": [
+        (("bet", "b1", None, 100), ("RS_OK", 900)),
+        (("win", "w1", "b1", 250), ("RS_OK", 1150)),
+    ],
+    "identical retries replay the first answer": [
+        (("bet", "b1", None, 100), ("RS_OK", 900)),
+        (("bet", "b2", None, 50), ("RS_OK", 850)),
+        (("bet", "b1", None, 100), ("RS_OK", 900)),
+        (("win", "w1", "b1", 0), ("RS_OK", 850)),
+        (("win", "w1", "b1", 0), ("RS_OK", 850)),
+    ],
+    "same uuid, other fields": [
+        (("bet", "b1", None, 100), ("RS_OK", 900)),
+        (("bet", "b1", None, 101), ("RS_ERROR_DUPLICATE_TRANSACTION", 900)),
+        (("win", "b1", "b1", 100), ("RS_ERROR_DUPLICATE_TRANSACTION", 900)),
+    ],
+    "rollback refunds once": [
+        (("bet", "b1", None, 100), ("RS_OK", 900)),
+        (("rollback", "x1", "b1", 100), ("RS_OK", 1000)),
+        (("rollback", "x1", "b1", 100), ("RS_OK", 1000)),
+        (("rollback", "x2", "b1", 100), ("RS_OK", 1000)),
+        (("win", "w1", "b1", 500), ("RS_ERROR_TRANSACTION_ROLLED_BACK", 1000)),
+    ],
+    "rollback before its bet leaves a tombstone": [
+        (("rollback", "x1", "b1", 100), ("RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 1000)),
+        (("bet", "b1", None, 100), ("RS_ERROR_TRANSACTION_ROLLED_BACK", 1000)),
+        (("win", "w1", "b1", 100), ("RS_ERROR_TRANSACTION_ROLLED_BACK", 1000)),
+    ],
+    "a paid round cannot be rolled back": [
+        (("bet", "b1", None, 100), ("RS_OK", 900)),
+        (("win", "w1", "b1", 0), ("RS_OK", 900)),
+        (("rollback", "x1", "b1", 100), ("RS_ERROR_DUPLICATE_TRANSACTION", 900)),
+    ],
+    "win of an unknown bet": [
+        (("win", "w1", "nope", 100), ("RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 1000)),
+    ],
+    "not enough money, and nothing to settle after it": [
+        (("bet", "b1", None, 1001), ("RS_ERROR_NOT_ENOUGH_MONEY", 1000)),
+        (("win", "w1", "b1", 100), ("RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 1000)),
+        (("rollback", "x1", "b1", 1001), ("RS_OK", 1000)),
+        (("bet", "b2", None, 1000), ("RS_OK", 0)),
+    ],
+}
+
+
+@pytest.mark.parametrize("steps", SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_ledger_rules_over_http(
+    client: FlaskClient, wallet: Flask, steps: list[tuple[tuple[Any, ...], tuple[str, int]]]
+) -> None:
+    token = register(client)
+    for (kind, uuid, ref, amount), expected in steps:
+        fields: dict[str, Any] = {"transaction_uuid": uuid, "amount": amount}
+        if ref is not None:
+            fields["reference_transaction_uuid"] = ref
+        http, answer = call(client, kind, token, **fields)
+        assert http == 200
+        assert set(answer) == RESPONSE_KEYS
+        assert (answer["status"], answer["balance"]) == expected, (kind, uuid)
+    check_ledger(services(wallet).engine)
+
+
+GOOD_BET = {
+    "user": "p1",
+    "transaction_uuid": "b1",
+    "round": "r1",
+    "currency": "EUR",
+    "amount": 100,
+}
+BAD_INPUT = {
+    "not json": (b"{not json", "RS_ERROR_WRONG_SYNTAX"),
+    "json array": (b"[1, 2]", "RS_ERROR_WRONG_SYNTAX"),
+    "empty body": (b"", "RS_ERROR_WRONG_SYNTAX"),
+    "missing amount": (
+        {k: v for k, v in GOOD_BET.items() if k != "amount"},
+        "RS_ERROR_WRONG_SYNTAX",
+    ),
+    "missing uuid": (
+        {k: v for k, v in GOOD_BET.items() if k != "transaction_uuid"},
+        "RS_ERROR_WRONG_SYNTAX",
+    ),
+    "missing token": ("no-token", "RS_ERROR_WRONG_SYNTAX"),
+    "empty user": ({**GOOD_BET, "user": ""}, "RS_ERROR_WRONG_SYNTAX"),
+    "negative amount": ({**GOOD_BET, "amount": -1}, "RS_ERROR_WRONG_TYPES"),
+    "float amount": ({**GOOD_BET, "amount": 1.5}, "RS_ERROR_WRONG_TYPES"),
+    "integral float amount": ({**GOOD_BET, "amount": 100.0}, "RS_ERROR_WRONG_TYPES"),
+    "bool amount": ({**GOOD_BET, "amount": True}, "RS_ERROR_WRONG_TYPES"),
+    "string amount": ({**GOOD_BET, "amount": "100"}, "RS_ERROR_WRONG_TYPES"),
+    "huge amount": ({**GOOD_BET, "amount": 10**30}, "RS_ERROR_WRONG_TYPES"),
+    "numeric user": ({**GOOD_BET, "user": 17}, "RS_ERROR_WRONG_TYPES"),
+    "wrong currency": ({**GOOD_BET, "currency": "USD"}, "RS_ERROR_WRONG_CURRENCY"),
+}
+
+
+@pytest.mark.parametrize(("body", "status"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_is_400_with_the_status_and_no_ledger_row(
+    client: FlaskClient, wallet: Flask, body: Any, status: str
+) -> None:
+    token = register(client)
+    if body == "no-token":
+        data = json.dumps(GOOD_BET).encode()
+    elif isinstance(body, dict):
+        data = json.dumps({**body, "token": token}).encode()
+    else:
+        data = body
+    answer = client.post("/transaction/bet", data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["status"] == status
+    assert set(answer.get_json()) >= RESPONSE_KEYS
+    assert ledger_rows(services(wallet).engine) == []
+    assert client.post("/operator/token", json={"user": "p1"}).get_json()["balance"] == 1000
+
+
+def test_win_without_reference_and_balance_in_wrong_currency_are_400(client: FlaskClient) -> None:
+    token = register(client)
+    http, answer = call(client, "win", token, transaction_uuid="w1", amount=5)
+    assert (http, answer["status"]) == (400, "RS_ERROR_WRONG_SYNTAX")
+    balance = client.post("/user/balance", json={"user": "p1", "token": token, "currency": "USD"})
+    assert balance.status_code == 400
+    assert balance.get_json()["status"] == "RS_ERROR_WRONG_CURRENCY"
+
+
+@pytest.mark.parametrize("case", ["garbage", "other user's", "other secret", "never registered"])
+def test_bad_token_is_invalid_token_and_moves_nothing(
+    client: FlaskClient, wallet: Flask, case: str
+) -> None:
+    register(client, "p1")
+    tokens = {
+        "garbage": "not-a-token",
+        "other user's": register(client, "p2"),
+        "other secret": TokenSigner("another-secret").issue("p1"),
+        "never registered": TokenSigner("test-wallet-secret").issue("ghost"),
+    }
+    user = "ghost" if case == "never registered" else "p1"
+    body = {**GOOD_BET, "user": user, "token": tokens[case]}
+    for path in ("/transaction/bet", "/user/balance"):
+        answer = client.post(path, json=body)
+        assert answer.status_code == 200
+        assert answer.get_json()["status"] == "RS_ERROR_INVALID_TOKEN"
+        assert answer.get_json()["balance"] == 0
+    assert ledger_rows(services(wallet).engine) == []
+
+
+@pytest.mark.parametrize("body", [{}, {"user": ""}, {"user": 5}, {"user": "x" * 129}])
+def test_token_endpoint_refuses_bad_users(client: FlaskClient, body: dict[str, Any]) -> None:
+    answer = client.post("/operator/token", json=body)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "invalid_user"
