@@ -2,6 +2,12 @@
 
 ControlPlaneError
  +-- ConfigError           bad configuration or YAML: file, object and field named
+ |    +-- RuleFileError          a rule file promtool would refuse (rules/load.py)
+ |    +-- TemplateParseError     an annotation/label template that does not parse (rules/golex.py)
+ +-- TemplateExecError     a template that fails while expanding (rules/goexec.py)
+ +-- FuncError             a template function called wrongly (internal, rules/govalues.py)
+ +-- RemediationError      a runbook request that cannot be honoured (runbooks/engine.py)
+ +-- NotifyError ...       see controlplane/notify/errors.py
  +-- ScrapeError           a target answered with something that is not exposition text
  +-- QueryError            a PromQL problem, with Prometheus's errorType
  |    +-- ParseError       bad_data: the expression does not parse (position in the message)
