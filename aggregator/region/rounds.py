@@ -7,8 +7,9 @@ amounts and the wallet's idempotency does the rest.
 
 Every refusal says "money": "none", and makes it true first: the round's bet is rolled back
 (this attempt's, or one an earlier attempt left behind), unless the wallet answers that the
-round is already paid, in which case the round is answered as settled. A win or rollback the
-wallet does not acknowledge goes to the retry queue: that money is owed.
+round is already paid, in which case the round is answered as settled. When that rollback
+gets no answer at all, the refusal carries no "money": the outcome is unknown until it does.
+A win or rollback the wallet does not acknowledge goes to the retry queue: that money is owed.
 """
 
 from __future__ import annotations
@@ -232,6 +233,14 @@ class RoundService:
             undone = self._wallet.rollback(rollback_tx)
         except WalletCallError as exc:
             self._queue.enqueue("rollback", rollback_tx, f"{refusal.message}; rollback: {exc}")
+            self._metrics.round(provider, outcome)
+            # The refund is owed and queued, but if an earlier attempt of this round was paid
+            # elsewhere it will be refused: until the wallet answers, the round's money is not
+            # ours to tell. No "money" field: the client retries the same round id.
+            raise Unavailable(
+                f"{refusal.message}; voiding the round got no answer from the wallet ({exc})",
+                code=refusal.code,
+            ) from exc
         else:
             if undone.status == RS_ERROR_DUPLICATE_TRANSACTION:
                 return self._already_paid(provider, base, bet, undone.balance)
