@@ -1,0 +1,203 @@
+"""The Prometheus-compatible read API: /api/v1/query, query_range, series, labels,
+label/<name>/values and targets, GET or POST (form-encoded), answered in Prometheus's JSON.
+
+Errors are `{"status": "error", "errorType", "error"}` with Prometheus's status codes:
+bad_data 400, execution 422, timeout 503, internal 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
+
+from controlplane.api import encode, params
+from controlplane.api.catalog import Catalog
+from controlplane.api.targets import TargetLister, targets_data
+from controlplane.errors import QueryError, StoreError
+from controlplane.results import Querier
+
+log = logging.getLogger(__name__)
+STATUS = {
+    "bad_data": 400,
+    "not_found": 404,
+    "canceled": 499,
+    "execution": 422,
+    "internal": 500,
+    "unavailable": 503,
+    "timeout": 503,
+}
+METHODS = ["GET", "POST"]
+_PARSE_ERROR = re.compile(r"^\d+:\d+: parse error")
+
+
+@runtime_checkable
+class TimeoutQuerier(Protocol):
+    """A Querier that can honour a per-request `timeout` (the API's `timeout` parameter)."""
+
+    def with_timeout(self, timeout_s: float) -> Querier: ...
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json"
+    )
+
+
+def error_response(error_type: str, message: str) -> Response:
+    return json_response(encode.error(error_type, message), STATUS.get(error_type, 500))
+
+
+def _form() -> dict[str, str]:
+    """First value of each parameter, body before URL as Go's Request.FormValue does."""
+    merged = {key: values[0] for key, values in request.args.lists() if values}
+    merged.update({key: values[0] for key, values in request.form.lists() if values})
+    return merged
+
+
+def _matches() -> list[str]:
+    return request.form.getlist("match[]") + request.args.getlist("match[]")
+
+
+def create_blueprint(
+    *,
+    querier: Querier,
+    catalog: Catalog,
+    targets: TargetLister,
+    clock: Callable[[], float] = time.time,
+) -> Blueprint:
+    """`querier` answers PromQL (embedded engine or remote); `catalog` the metadata
+    endpoints; `targets` the scrape manager's view; `clock` is the default query time."""
+    api = PrometheusAPI(querier=querier, catalog=catalog, targets=targets, clock=clock)
+    bp = Blueprint("prometheus_api", __name__, url_prefix="/api/v1")
+    bp.add_url_rule("/query", view_func=api.query, methods=METHODS)
+    bp.add_url_rule("/query_range", view_func=api.query_range, methods=METHODS)
+    bp.add_url_rule("/series", view_func=api.series, methods=METHODS)
+    bp.add_url_rule("/labels", view_func=api.labels, methods=METHODS)
+    bp.add_url_rule("/label/<name>/values", view_func=api.label_values, methods=["GET"])
+    bp.add_url_rule("/targets", view_func=api.targets, methods=["GET"])
+    bp.register_error_handler(QueryError, _query_error)
+    bp.register_error_handler(StoreError, _store_error)
+    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(Exception, _unexpected)
+    return bp
+
+
+class PrometheusAPI:
+    """The views; each reads the request's form (GET query string or POST body)."""
+
+    def __init__(
+        self,
+        *,
+        querier: Querier,
+        catalog: Catalog,
+        targets: TargetLister,
+        clock: Callable[[], float],
+    ) -> None:
+        self._querier = querier
+        self._catalog = catalog
+        self._targets = targets
+        self._clock = clock
+
+    def _bounded(self, form: dict[str, str]) -> Querier:
+        timeout_ms = params.duration_param(form, "timeout")
+        if timeout_ms is not None and isinstance(self._querier, TimeoutQuerier):
+            return self._querier.with_timeout(timeout_ms / 1000)
+        return self._querier
+
+    def query(self) -> Response:
+        form = _form()
+        expr = params.query_param(form)
+        at = params.time_param(form, "time", round(self._clock() * 1000))
+        result = _as_bad_data(lambda: self._bounded(form).instant(expr, at))
+        return json_response(encode.success(encode.result_data(result), result.warnings))
+
+    def query_range(self) -> Response:
+        form = _form()
+        expr = params.query_param(form)
+        span = params.range_params(form)
+        result = _as_bad_data(
+            lambda: self._bounded(form).range(expr, span.start_ms, span.end_ms, span.step_ms)
+        )
+        return json_response(encode.success(encode.result_data(result), result.warnings))
+
+    def series(self) -> Response:
+        form, matches = _form(), _matches()
+        if not matches:
+            raise params.BadData("no match[] parameter provided")
+        selectors = params.selectors_param(matches)
+        start, end = _span(form)
+        limit = params.limit_param(form)
+        found = self._catalog.series(selectors, start, end, limit + 1 if limit else 0)
+        return _limited([dict(labels) for labels in found], limit)
+
+    def labels(self) -> Response:
+        form = _form()
+        selectors = params.selectors_param(_matches())
+        start, end = _span(form)
+        found = self._catalog.label_names(selectors, start, end)
+        return _limited(found, params.limit_param(form))
+
+    def label_values(self, name: str) -> Response:
+        form = _form()
+        params.label_name_param(name)
+        selectors = params.selectors_param(_matches())
+        start, end = _span(form)
+        found = self._catalog.label_values(name, selectors, start, end)
+        return _limited(found, params.limit_param(form))
+
+    def targets(self) -> Response:
+        state = request.args.get("state", "").lower()
+        pool = request.args.get("scrapePool", "")
+        found = [t for t in self._targets.statuses() if not pool or t[0].job == pool]
+        return json_response(encode.success(targets_data(found, state)))
+
+
+def _query_error(exc: QueryError) -> Response:
+    return error_response(exc.error_type, str(exc))
+
+
+def _store_error(exc: StoreError) -> Response:
+    return error_response("internal", str(exc))
+
+
+def _http_error(exc: HTTPException) -> Response:
+    # e.g. a malformed form body: still the Prometheus error shape
+    kind = "bad_data" if (exc.code or 500) < 500 else "internal"
+    return error_response(kind, exc.description or str(exc))
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.path)
+    return error_response("internal", f"{type(exc).__name__}: {exc}")
+
+
+def _as_bad_data(run: Callable[[], Any]) -> Any:
+    """Run a query; a parse error becomes Prometheus's `invalid parameter "query": 1:5:
+    parse error: ...` (other bad_data, e.g. a range vector in a range query, stays as is)."""
+    try:
+        return run()
+    except params.BadData:
+        raise
+    except QueryError as exc:
+        if exc.error_type == "bad_data" and _PARSE_ERROR.match(str(exc)):
+            raise params.invalid("query", str(exc)) from exc
+        raise
+
+
+def _span(form: dict[str, str]) -> tuple[int, int]:
+    start = params.time_param(form, "start", params.MIN_TIME_MS)
+    end = params.time_param(form, "end", params.MAX_TIME_MS)
+    return start, end
+
+
+def _limited(items: list[Any], limit: int) -> Response:
+    if limit and len(items) > limit:
+        return json_response(encode.success(items[:limit], ["results truncated due to limit"]))
+    return json_response(encode.success(items))

@@ -1,0 +1,333 @@
+"""`create_app(config=None)`: all of the control plane's HTTP wiring in one place.
+
+Embedded mode (the default): the scrape manager feeds the store, the PromQL engine reads it.
+Remote mode (`query.prometheus_url` set): queries and metadata go to that Prometheus-compatible
+API and nothing is scraped here. Either way the app serves the Prometheus-compatible API under
+/api/v1, /metrics (the control plane's own health, from its own registry), /healthz and /readyz.
+
+Creating the app starts nothing: `app.extensions["controlplane"]` is the `ControlPlane`,
+whose `start()` (restore the checkpoint, start scraping) and `stop()` (stop scraping, write
+the checkpoint) the `serve` verb and the tests call.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import requests
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from werkzeug.exceptions import HTTPException
+
+from controlplane.api.catalog import Catalog, StoreCatalog
+from controlplane.api.prometheus import create_blueprint
+from controlplane.api.targets import NoTargets, TargetLister
+from controlplane.checkpoint import Checkpointer
+from controlplane.config import Config, load_config
+from controlplane.promql.engine import Engine
+from controlplane.remote import RemotePrometheus
+from controlplane.results import Querier, QueryResult
+from controlplane.scrapemanager import ScrapeManager
+from controlplane.store import Store
+
+log = logging.getLogger(__name__)
+EXTENSION = "controlplane"
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Components:
+    """What answers the API; `start`/`stop` run scraping and checkpoints (stop only after a
+    start, so an app that never ran cannot overwrite a checkpoint); `close` releases clients."""
+
+    querier: Querier
+    catalog: Catalog
+    targets: TargetLister = field(default_factory=NoTargets)
+    backend: str = "embedded"
+    store: Store | None = None  # embedded mode only
+    scraper: ScrapeManager | None = None  # embedded mode only
+    start: Callable[[], None] = _nothing
+    stop: Callable[[], None] = _nothing
+    close: Callable[[], None] = _nothing
+
+
+class State(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class ControlPlane:
+    """The live parts of one control plane process."""
+
+    def __init__(self, config: Config, components: Components, registry: CollectorRegistry):
+        self.config = config
+        self.components = components
+        self.registry = registry
+        self.state = State.CREATED
+        self._lock = threading.Lock()
+
+    @property
+    def querier(self) -> Querier:
+        return self.components.querier
+
+    def start(self) -> None:
+        with self._lock:
+            if self.state is not State.CREATED:
+                return
+            self.components.start()
+            self.state = State.RUNNING
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.state is State.STOPPED:
+                return
+            was_running = self.state is State.RUNNING
+            self.state = State.STOPPED
+            try:
+                if was_running:
+                    self.components.stop()
+            finally:
+                self.components.close()
+
+    def ready(self) -> tuple[bool, str]:
+        return self.state is State.RUNNING, str(self.state)
+
+
+def create_app(
+    config: Config | None = None,
+    *,
+    components: Components | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], float] = time.time,
+    session: requests.Session | None = None,
+    blueprints: Sequence[Blueprint] = (),
+) -> Flask:
+    """`config` defaults to `load_config()` (file and environment); `components` replace the
+    ones the config selects (tests pass fakes); `clock` is the default query time; `session`
+    is the HTTP client of remote mode; `blueprints` are mounted too (the other /api/v1 APIs)."""
+    config = config if config is not None else load_config()
+    registry = registry if registry is not None else CollectorRegistry()
+    if components is None:
+        components = build_components(config, registry=registry, clock=clock, session=session)
+    plane = ControlPlane(config, components, registry)
+    app = Flask("controlplane")
+    app.extensions[EXTENSION] = plane
+    app.register_blueprint(
+        create_blueprint(
+            querier=components.querier,
+            catalog=components.catalog,
+            targets=components.targets,
+            clock=clock,
+        )
+    )
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    _install_metrics(app, registry, components.backend)
+    _install_probes(app, plane)
+    _install_errors(app)
+    return app
+
+
+def build_components(
+    config: Config,
+    *,
+    registry: CollectorRegistry,
+    clock: Callable[[], float] = time.time,
+    session: requests.Session | None = None,
+) -> Components:
+    """The components the config selects: remote when `query.prometheus_url` is set."""
+    if config.query.prometheus_url:
+        if config.scrape.targets:
+            log.warning(
+                "remote mode (%s): the %d configured scrape targets are not scraped here",
+                config.query.prometheus_url,
+                len(config.scrape.targets),
+            )
+        remote = RemotePrometheus(
+            config.query.prometheus_url, session=session, timeout_s=config.query.timeout_s
+        )
+        return Components(querier=remote, catalog=remote, backend="remote", close=remote.close)
+    return _embedded(config, registry=registry, clock=clock)
+
+
+def _embedded(
+    config: Config, *, registry: CollectorRegistry, clock: Callable[[], float]
+) -> Components:
+    """The store (with its checkpoint), the PromQL engine over it, and the scrape manager."""
+    store = Store(retention_ms=round(config.store.retention_s * 1000))
+    path = config.store.checkpoint_path
+    checkpointer = (
+        Checkpointer(store, path, snapshot_interval_s=config.store.checkpoint_interval_s)
+        if path is not None
+        else None
+    )
+    engine = Engine(
+        store,
+        lookback_ms=round(config.query.lookback_s * 1000),
+        max_samples=config.query.max_samples,
+        timeout_s=config.query.timeout_s,
+    )
+    scraper = ScrapeManager(store, config.scrape.targets, clock=clock, checkpointer=checkpointer)
+    registry.register(StoreCollector(store))
+    return Components(
+        querier=EmbeddedQuerier(engine),
+        catalog=StoreCatalog(store),
+        targets=scraper,
+        store=store,
+        scraper=scraper,
+        start=functools.partial(_start_embedded, checkpointer, scraper),
+        stop=functools.partial(_stop_embedded, checkpointer, scraper),
+    )
+
+
+def _start_embedded(checkpointer: Checkpointer | None, scraper: ScrapeManager) -> None:
+    # restore before the first scrape appends, so restored samples are not "out of order"
+    if checkpointer is not None:
+        checkpointer.load()
+    scraper.start()
+
+
+def _stop_embedded(checkpointer: Checkpointer | None, scraper: ScrapeManager) -> None:
+    try:
+        scraper.stop()
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
+
+
+class EmbeddedQuerier:
+    """The embedded engine, able to honour the API's per-request `timeout` parameter."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def instant(self, expr: str, time_ms: int) -> QueryResult:
+        return self.engine.instant(expr, time_ms)
+
+    def range(self, expr: str, start_ms: int, end_ms: int, step_ms: int) -> QueryResult:
+        return self.engine.range(expr, start_ms, end_ms, step_ms)
+
+    def with_timeout(self, timeout_s: float) -> EmbeddedQuerier:
+        bounded = copy.copy(self.engine)
+        bounded.timeout_s = min(timeout_s, self.engine.timeout_s)
+        return EmbeddedQuerier(bounded)
+
+
+class StoreCollector(Collector):
+    """The store's size, read when /metrics is scraped."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._store.stats()
+        yield GaugeMetricFamily(
+            "controlplane_store_series", "Series in the embedded store.", value=stats.series
+        )
+        samples = GaugeMetricFamily(
+            "controlplane_store_samples",
+            "Samples held by the embedded store, by where they live.",
+            labels=["part"],
+        )
+        samples.add_metric(["head"], stats.head_samples)
+        samples.add_metric(["blocks"], stats.block_samples)
+        yield samples
+        size = GaugeMetricFamily(
+            "controlplane_store_bytes",
+            "Memory used by the embedded store's arrays, by part.",
+            labels=["part"],
+        )
+        size.add_metric(["head"], stats.head_bytes)
+        size.add_metric(["blocks"], stats.block_bytes)
+        yield size
+
+
+def _install_metrics(app: Flask, registry: CollectorRegistry, backend: str) -> None:
+    requests_total = Counter(
+        "controlplane_http_requests_total",
+        "HTTP requests served by the control plane, by route and status code.",
+        ["handler", "code"],
+        registry=registry,
+    )
+    duration = Histogram(
+        "controlplane_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route.",
+        ["handler"],
+        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        registry=registry,
+    )
+    Gauge(
+        "controlplane_query_backend_info",
+        "1 for the backend that answers PromQL: embedded or remote.",
+        ["backend"],
+        registry=registry,
+    ).labels(backend).set(1)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        rule = request.url_rule
+        handler = rule.rule if rule is not None else "unmatched"
+        requests_total.labels(handler, str(response.status_code)).inc()
+        started = g.get("started")
+        if started is not None:
+            duration.labels(handler).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _install_probes(app: Flask, plane: ControlPlane) -> None:
+    @app.get("/healthz")
+    def _healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz")
+    def _readyz() -> Response:
+        ok, why = plane.ready()
+        return _json({"status": "ready" if ok else "not_ready", "reason": why}, 200 if ok else 503)
+
+
+def _install_errors(app: Flask) -> None:
+    """Everything outside the Prometheus API answers errors as `{"error", "message"}`."""
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return _json({"error": code, "message": exc.description}, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.path)
+        return _json({"error": "internal", "message": f"{type(exc).__name__}: {exc}"}, 500)

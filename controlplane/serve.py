@@ -1,0 +1,124 @@
+"""run the control plane: HTTP API, scraping and the store, until SIGINT or SIGTERM
+
+Waitress serves from one process with a thread pool, so the pipeline's live state (the store,
+the scrape loops) stays in one place. At shutdown the scrape manager stops and the store
+writes its checkpoint, so a restart loses at most about one scrape interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+from controlplane.app import EXTENSION, create_app
+from controlplane.config import load_config
+from controlplane.errors import ConfigError, ControlPlaneError
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="YAML file (default $CONTROLPLANE_CONFIG)")
+    parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+    parser.add_argument("--threads", type=int, default=16)
+
+
+def run(args: argparse.Namespace) -> int:
+    # APScheduler logs every job run at INFO: one line per scrape per target drowns the log
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config, port=args.port, host=args.host)
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"controlplane serve: {exc}", file=sys.stderr)
+        return 2
+    plane = app.extensions[EXTENSION]
+    try:
+        serve(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            threads=args.threads,
+            on_start=plane.start,
+            on_stop=plane.stop,
+        )
+    except (ControlPlaneError, OSError) as exc:
+        # the port is taken, the checkpoint cannot be read, ...: say so, no traceback
+        print(f"controlplane serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    threads: int = 16,
+    grace_s: float = 5.0,
+    on_start: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
+    """Bind, run `on_start`, serve until SIGINT or SIGTERM; then stop accepting, give open
+    connections `grace_s` to finish, close them, run `on_stop` and return. `on_stop` runs
+    whenever `on_start` was called, even if it failed."""
+    # our own socket map: waitress's run() loops while any connection is open, so a client
+    # holding a keep-alive connection would keep a stopping server alive for channel_timeout
+    channels: dict[int, Any] = {}
+    server = create_server(
+        app,
+        map=channels,
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=1000,
+        channel_timeout=150,  # longer than the default query timeout (2m)
+        ident="controlplane",
+        clear_untrusted_proxy_headers=True,
+    )
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("signal %d, stopping", signum)
+            server.close()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        if on_start is not None:
+            on_start()
+        print(f"controlplane listening on http://{host}:{port}", file=sys.stderr, flush=True)
+        _loop(channels, stopping, grace_s)
+    finally:
+        wasyncore.close_all(channels)
+        server.task_dispatcher.shutdown()
+        if on_stop is not None:
+            on_stop()
+
+
+def _loop(channels: dict[int, Any], stopping: threading.Event, grace_s: float) -> None:
+    deadline: float | None = None
+    while channels:
+        if stopping.is_set():
+            deadline = deadline or time.monotonic() + grace_s
+            if time.monotonic() >= deadline:
+                return
+        try:
+            wasyncore.loop(timeout=1.0, map=channels, count=1)
+        except (OSError, ValueError):
+            # the signal handler closed the listening socket under a running select()
+            if not stopping.is_set():
+                raise
