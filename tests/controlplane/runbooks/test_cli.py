@@ -51,7 +51,9 @@ def test_audit_verify_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "row 2: content does not match its hash" in capsys.readouterr().out
 
 
-def test_shipped_runbooks_check_against_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_runbooks_check_against_the_shipped_rules(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from tests.conftest import ROOT
 
     assert main(["runbooks", "check", str(ROOT / "runbooks"), "--rules", str(ROOT / "rules")]) == 0
