@@ -7,6 +7,7 @@ A staleness marker is Prometheus's special NaN (bit pattern 0x7ff0000000000002):
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +17,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from controlplane import re2
 
 STALE_NAN_BITS = 0x7FF0000000000002
 STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
@@ -45,6 +48,11 @@ class MatchOp(StrEnum):
     NRE = "!~"
 
 
+@functools.lru_cache(maxsize=4096)
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(f"^(?:{re2.translate(pattern)})$", re.DOTALL)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Matcher:
     name: str
@@ -52,9 +60,10 @@ class Matcher:
     value: str
 
     def compiled(self) -> re.Pattern[str] | None:
-        # Prometheus regexes are fully anchored
+        # Prometheus regexes are RE2 and fully anchored; translate() makes RE2-only syntax
+        # such as a leading (?i) valid inside the anchoring group
         if self.op in (MatchOp.RE, MatchOp.NRE):
-            return re.compile(f"^(?:{self.value})$", re.DOTALL)
+            return _compile(self.value)
         return None
 
     def matches(self, value: str) -> bool:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import promql_parser as pp
 
+from controlplane import re2
 from controlplane.errors import EvalError
-from controlplane.promql import re2
 from controlplane.promql.parse import go_quote, selector_matchers
 from controlplane.promql.values import Mask, Steps, Value, Vector, merge_same_labels
 from controlplane.series import METRIC_NAME, Labels, MatchOp

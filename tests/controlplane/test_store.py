@@ -240,3 +240,10 @@ def test_series_order_survives_churn(rounds: list[tuple[list[str], int]]) -> Non
         assert batch.labels == sorted(batch.labels)
         if keep == 0:
             s.apply_retention(t + 5)  # drops everything older than t - 5: churn
+
+
+def test_regex_matchers_take_re2_inline_flags() -> None:
+    from controlplane.series import Matcher, MatchOp
+
+    m = Matcher(name="job", op=MatchOp.RE, value="(?i)wallet|region")
+    assert m.matches("WALLET") and m.matches("region") and not m.matches("xwallet")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from controlplane.promql import MemorySource
-from controlplane.promql.re2 import translate
+from controlplane.re2 import translate
 from controlplane.series import Matcher, MatchOp, Series, labels_from
 
 
