@@ -13,6 +13,7 @@ the checkpoint) the `serve` verb and the tests call.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import logging
@@ -123,14 +124,18 @@ def create_app(
     clock: Callable[[], float] = time.time,
     session: requests.Session | None = None,
     blueprints: Sequence[Blueprint] = (),
+    pipeline: bool = True,
 ) -> Flask:
     """`config` defaults to `load_config()` (file and environment); `components` replace the
     ones the config selects (tests pass fakes); `clock` is the default query time; `session`
-    is the HTTP client of remote mode; `blueprints` are mounted too (the other /api/v1 APIs)."""
+    is the HTTP client of remote mode; `blueprints` are mounted too (the other /api/v1 APIs).
+    With the config's own components, `pipeline` adds rules, notifications and runbooks."""
     config = config if config is not None else load_config()
     registry = registry if registry is not None else CollectorRegistry()
     if components is None:
         components = build_components(config, registry=registry, clock=clock, session=session)
+        if pipeline:
+            components, blueprints = _with_pipeline(config, components, registry, clock, blueprints)
     plane = ControlPlane(config, components, registry)
     app = Flask("controlplane")
     app.extensions[EXTENSION] = plane
@@ -148,6 +153,41 @@ def create_app(
     _install_probes(app, plane)
     _install_errors(app)
     return app
+
+
+def _with_pipeline(
+    config: Config,
+    components: Components,
+    registry: CollectorRegistry,
+    clock: Callable[[], float],
+    blueprints: Sequence[Blueprint],
+) -> tuple[Components, Sequence[Blueprint]]:
+    """Rules, notification routing and runbooks over the components' querier. In remote mode
+    recording-rule output and ALERTS stay in a small local store: the remote is read-only."""
+    from controlplane.pipeline import build_pipeline
+
+    sink = components.store or Store(retention_ms=3_600_000)
+    cycle = build_pipeline(
+        config,
+        querier=components.querier,
+        sink=sink,
+        restore_source=sink,
+        registry=registry,
+        clock=clock,
+    )
+
+    def start() -> None:
+        components.start()
+        cycle.start()
+
+    def stop() -> None:
+        try:
+            cycle.stop()
+        finally:
+            components.stop()
+
+    combined = dataclasses.replace(components, start=start, stop=stop)
+    return combined, (*blueprints, *cycle.blueprints)
 
 
 def build_components(

@@ -101,6 +101,17 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AutomationConfig:
+    """Where runbook actions go, and how much automation may do on its own."""
+
+    frontdoor_url: str | None = None
+    region_urls: tuple[tuple[str, str], ...] = ()  # (region id, admin base URL)
+    aggregator_token: str | None = None
+    budget_max_actions: int = 20
+    budget_window_s: float = 600.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
@@ -110,6 +121,9 @@ class Config:
     database_url: str = "sqlite:///var/controlplane.db"
     rules_dir: Path = Path("rules")
     runbooks_dir: Path = Path("runbooks")
+    routing_file: Path = Path("config/routing.yml")
+    external_url: str = "http://127.0.0.1:8000"
+    automation: AutomationConfig = field(default_factory=AutomationConfig)
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,13 @@ _KEYS: dict[str, str] = {
     "query.timeout": "QUERY_TIMEOUT",
     "query.max_samples": "QUERY_MAX_SAMPLES",
     "query.prometheus_url": "PROMETHEUS_URL",
+    "routing_file": "ROUTING_FILE",
+    "external_url": "EXTERNAL_URL",
+    "automation.frontdoor_url": "FRONTDOOR_URL",
+    "automation.region_urls": "REGION_URLS",
+    "automation.aggregator_token": "AGGREGATOR_TOKEN",
+    "automation.budget_max_actions": "AUTOMATION_BUDGET",
+    "automation.budget_window": "AUTOMATION_BUDGET_WINDOW",
 }
 _SECTIONS = {key.split(".")[0] for key in _KEYS if "." in key}
 _TARGET_KEYS = ("job", "url", "interval", "timeout", "labels", "honor_labels")
@@ -189,7 +210,8 @@ def _read_file(path: Path) -> dict[str, _Setting]:
 def _put(out: dict[str, _Setting], key: str, value: Any, path: Path) -> None:
     if key not in _KEYS:
         raise ConfigError(f"{path}: {key}: unknown field")
-    if value is not None or key in ("query.prometheus_url", "api_token", "store.checkpoint_path"):
+    nullable = ("query.prometheus_url", "api_token", "store.checkpoint_path")
+    if value is not None or key in nullable:
         out[key] = _Setting(value, f"{path}: {key}")
 
 
@@ -253,7 +275,28 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         database_url=get("database_url", _text, base.database_url),
         rules_dir=get("rules_dir", _path, base.rules_dir),
         runbooks_dir=get("runbooks_dir", _path, base.runbooks_dir),
+        routing_file=get("routing_file", _path, base.routing_file),
+        external_url=get("external_url", _text, base.external_url),
+        automation=AutomationConfig(
+            frontdoor_url=get("automation.frontdoor_url", _opt_base_url, None),
+            region_urls=get("automation.region_urls", _region_urls, ()),
+            aggregator_token=get("automation.aggregator_token", _opt_text, None),
+            budget_max_actions=get("automation.budget_max_actions", _positive_int, 20),
+            budget_window_s=get("automation.budget_window", _duration, 600.0),
+        ),
     )
+
+
+def _region_urls(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """`{eu: url}` in a file, `eu=url,latam=url` in the environment."""
+    if isinstance(value, str):
+        pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
+        if any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+            raise ConfigError(f"{where}: {value!r} is not region=url[,region=url...]")
+        value = {k.strip(): v.strip() for k, _sep, v in pairs}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {value!r} is not a mapping of region to admin URL")
+    return tuple((str(k), _opt_base_url(v, f"{where}.{k}") or "") for k, v in value.items())
 
 
 def _targets(setting: _Setting, interval: float, timeout: float) -> tuple[ScrapeTarget, ...]:

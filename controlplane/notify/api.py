@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,9 +86,11 @@ def create_blueprint(
     source_label: tuple[str, str] | None = ("source", "alertmanager"),
     ingest_needs_token: bool = True,
     name: str = "notify",
+    on_ingest: Callable[[Sequence[Alert]], None] | None = None,
 ) -> Blueprint:
     """`ingest_needs_token=False` opens the webhook endpoint to senders that cannot send a
-    bearer token; alerts can trigger remediation, so keep it on where possible."""
+    bearer token; alerts can trigger remediation, so keep it on where possible. `on_ingest`
+    also receives every accepted external alert (the runbooks treat them like our own)."""
     if not api_token:
         raise ValueError("the notify API needs a non-empty api_token for its write calls")
     bp = Blueprint(name, __name__)
@@ -102,6 +104,8 @@ def create_blueprint(
         raw = _read_body(limits.max_body_bytes)
         alerts = parse_payload(raw, now=clock(), limits=limits, source_label=source_label)
         dispatcher.put(alerts)
+        if on_ingest is not None:
+            on_ingest(alerts)
         return _json({"status": "success", "accepted": len(alerts)})
 
     @bp.get("/api/v1/notify/groups")

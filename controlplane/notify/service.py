@@ -11,7 +11,7 @@ notify.runner.stop()
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 from prometheus_client import CollectorRegistry
 
+from controlplane.notify.alerts import Alert
 from controlplane.notify.api import create_blueprint
 from controlplane.notify.dispatch import Backoff, Dispatcher
 from controlplane.notify.notifiers import (
@@ -56,6 +57,7 @@ def build_notify(
     factories: Mapping[str, NotifierFactory] = FACTORIES,
     backoff: Backoff | None = None,
     create_tables: bool = False,
+    on_ingest: Callable[[Sequence[Alert]], None] | None = None,
 ) -> Notify:
     """Build (and start nothing). `create_tables` is for runs without Alembic migrations."""
     config = routing if isinstance(routing, RoutingConfig) else load_routing(routing)
@@ -79,6 +81,10 @@ def build_notify(
         silences=silences,
         runner=DispatcherRunner(dispatcher, clock=clock),
         blueprint=create_blueprint(
-            dispatcher=dispatcher, silences=silences, api_token=api_token, clock=clock
+            dispatcher=dispatcher,
+            silences=silences,
+            api_token=api_token,
+            clock=clock,
+            on_ingest=on_ingest,
         ),
     )

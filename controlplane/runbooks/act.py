@@ -16,9 +16,14 @@ from typing import Any
 import requests
 
 from controlplane.config import parse_duration
+from controlplane.errors import ControlPlaneError
 from controlplane.results import Querier
 
 Notify = Callable[[str, str, Mapping[str, Any]], None]  # (severity, message, context)
+
+
+class ShutdownRequested(ControlPlaneError):
+    """The process is stopping: an execution stops where it is and resumes after restart."""
 
 
 @dataclass(frozen=True, kw_only=True)

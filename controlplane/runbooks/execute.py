@@ -13,7 +13,7 @@ from typing import Any
 from controlplane.audit import AuditLog
 from controlplane.errors import ConfigError
 from controlplane.runbooks import templates
-from controlplane.runbooks.act import ActionResult, ActionRunner, Notify
+from controlplane.runbooks.act import ActionResult, ActionRunner, Notify, ShutdownRequested
 from controlplane.runbooks.model import Runbook, Step
 from controlplane.runbooks.store import Execution, ExecutionStore, State
 
@@ -78,6 +78,8 @@ class Executor:
                 if ok
                 else f"condition did not hold within {runbook.verify.within_s:.0f}s"
             )
+        except ShutdownRequested:
+            raise  # not a verdict: verification resumes after the restart
         except Exception as exc:  # a query error is a failed verification, never a crash
             ok, why = False, f"verification query failed: {exc}"
         self._audit.append(

@@ -207,7 +207,9 @@ def _sorted(body: dict[str, Any]) -> dict[str, Any]:
 def test_control_plane_in_remote_mode_answers_as_prometheus(
     prom: Prom, form: dict[str, str]
 ) -> None:
-    app = create_app(Config(query=QueryConfig(prometheus_url=prom.url, timeout_s=10)))
+    app = create_app(
+        Config(query=QueryConfig(prometheus_url=prom.url, timeout_s=10)), pipeline=False
+    )
     client = app.test_client()
     at = str(now_ms() / 1000)
     ours = client.post("/api/v1/query", data={**form, "time": at})
@@ -223,7 +225,9 @@ def test_control_plane_in_remote_mode_answers_as_prometheus(
 
 
 def test_control_plane_in_remote_mode_passes_errors_and_metadata(prom: Prom) -> None:
-    app = create_app(Config(query=QueryConfig(prometheus_url=prom.url, timeout_s=10)))
+    app = create_app(
+        Config(query=QueryConfig(prometheus_url=prom.url, timeout_s=10)), pipeline=False
+    )
     client = app.test_client()
     bad = client.get("/api/v1/query", query_string={"query": "sum(demo_temperature"})
     theirs = requests.get(
@@ -285,7 +289,7 @@ def _without_position(body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("path", "query"), REFUSED)
 def test_embedded_mode_refuses_as_prometheus_does(prom: Prom, path: str, query: str) -> None:
-    app = create_app(Config(store=StoreConfig(checkpoint_path=None)))
+    app = create_app(Config(store=StoreConfig(checkpoint_path=None)), pipeline=False)
     ours = app.test_client().get(f"/api/v1/{path}?{query}")
     theirs = requests.get(f"{prom.url}/api/v1/{path}?{query}", timeout=5)
     assert ours.status_code == theirs.status_code

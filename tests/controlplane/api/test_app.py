@@ -144,7 +144,7 @@ def test_prometheus_url_selects_remote_mode() -> None:
     config = Config(
         query=QueryConfig(prometheus_url=f"http://127.0.0.1:{free_port()}", timeout_s=7)
     )
-    app = create_app(config)
+    app = create_app(config, pipeline=False)
     cp: ControlPlane = app.extensions[EXTENSION]
     assert isinstance(cp.querier, RemotePrometheus)
     assert cp.querier.timeout_s == 7
@@ -165,7 +165,7 @@ def test_remote_mode_unreachable_is_503_unavailable(path: str) -> None:
 
 def test_embedded_mode_answers_from_the_store_and_checkpoints_at_stop(tmp_path: Path) -> None:
     config = Config(store=StoreConfig(checkpoint_path=tmp_path / "store"))
-    app = create_app(config, clock=lambda: 1_700_000_000.0)
+    app = create_app(config, clock=lambda: 1_700_000_000.0, pipeline=False)
     cp: ControlPlane = app.extensions[EXTENSION]
     assert cp.components.store is not None
     cp.start()
@@ -187,7 +187,7 @@ def test_embedded_mode_answers_from_the_store_and_checkpoints_at_stop(tmp_path: 
     assert "controlplane_store_series 1.0" in metrics
     cp.stop()
 
-    again = create_app(config, clock=lambda: 1_700_000_000.0)
+    again = create_app(config, clock=lambda: 1_700_000_000.0, pipeline=False)
     again.extensions[EXTENSION].start()
     body = again.test_client().get("/api/v1/query", query_string={"query": "up"}).get_json()
     assert body["data"]["result"] == [
@@ -197,7 +197,7 @@ def test_embedded_mode_answers_from_the_store_and_checkpoints_at_stop(tmp_path: 
 
 
 def test_embedded_timeout_parameter_bounds_the_engine() -> None:
-    app = create_app(Config(store=StoreConfig(checkpoint_path=None)))
+    app = create_app(Config(store=StoreConfig(checkpoint_path=None)), pipeline=False)
     querier = app.extensions[EXTENSION].querier
     assert isinstance(querier, EmbeddedQuerier)
     assert querier.with_timeout(5).engine.timeout_s == 5

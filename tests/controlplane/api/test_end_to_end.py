@@ -34,7 +34,7 @@ def result(client: FlaskClient, query: str) -> list[dict[str, Any]]:
 
 
 def started(config: Config) -> tuple[Flask, ControlPlane]:
-    app = create_app(config)
+    app = create_app(config, pipeline=False)
     plane: ControlPlane = app.extensions[EXTENSION]
     plane.start()
     return app, plane

@@ -1,0 +1,251 @@
+"""The evaluate -> alert -> notify / remediate cycle, composed once.
+
+    rule manager --alerts--> notification dispatcher (routing, silences, inhibition)
+                 \\-------> remediation worker --> remediator --> executions (thread pool)
+    POST /api/v1/alertmanager (external alerts) --> the same two
+
+Silences and inhibition only shape notifications; runbooks see every alert, and maintenance
+windows and the kill switch are what stop actions. Building starts nothing; `start` migrates
+the database, resumes interrupted executions and starts the threads; `stop` stops them, and an
+execution that was mid-way stays running in the database, to be resumed at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint
+from prometheus_client import CollectorRegistry
+
+from controlplane import migrations
+from controlplane.audit import AuditLog
+from controlplane.config import Config
+from controlplane.db import create_engine
+from controlplane.notify.alerts import Alert as NotifyAlert
+from controlplane.notify.alerts import fingerprint
+from controlplane.notify.service import build_notify
+from controlplane.results import Querier
+from controlplane.rules import api as rules_api
+from controlplane.rules.alerting import Alert as RuleAlert
+from controlplane.rules.group import Sink
+from controlplane.rules.handover import to_dispatcher
+from controlplane.rules.manager import RuleManager
+from controlplane.runbookcli import known_alerts
+from controlplane.runbooks import api as runbooks_api
+from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownRequested
+from controlplane.runbooks.engine import AlertEvent, Remediator
+from controlplane.runbooks.fleet import FleetReader
+from controlplane.runbooks.load import load_runbooks
+from controlplane.runbooks.store import ExecutionStore
+from controlplane.runbooks.switches import Switches
+from controlplane.series import SeriesSource
+
+log = logging.getLogger(__name__)
+runbook_log = logging.getLogger("controlplane.runbooks")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pipeline:
+    blueprints: tuple[Blueprint, ...]
+    rules: RuleManager
+    remediator: Remediator
+    start: Callable[[], None]
+    stop: Callable[[], None]
+
+
+class RemediationWorker:
+    """Hands alerts to the remediator on its own thread, so rule evaluation never waits for
+    guards or the aggregator, and expires approvals every `tick_s`."""
+
+    def __init__(
+        self, remediator: Remediator, *, clock: Callable[[], float] = time.time, tick_s: float = 1.0
+    ) -> None:
+        self._remediator, self._clock, self._tick_s = remediator, clock, tick_s
+        self._queue: queue.Queue[AlertEvent] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def rule_alerts(self, alerts: Sequence[RuleAlert]) -> None:
+        for a in alerts:
+            labels = dict(a.labels)
+            self._queue.put(
+                AlertEvent(
+                    labels=labels,
+                    fingerprint=fingerprint(a.labels),
+                    firing=a.resolved_at_ms is None,
+                    active_at=a.active_at_ms / 1000,
+                    value=a.value,
+                )
+            )
+
+    def external_alerts(self, alerts: Sequence[NotifyAlert]) -> None:
+        now = self._clock()
+        for a in alerts:
+            firing = a.ends_at is None or a.ends_at.timestamp() > now
+            self._queue.put(
+                AlertEvent(
+                    labels=a.label_map,
+                    fingerprint=a.fingerprint,
+                    firing=firing,
+                    active_at=a.starts_at.timestamp(),
+                )
+            )
+
+    def sleep(self, seconds: float) -> None:
+        """The executions' sleep: wakes at once, and stops the execution, on shutdown."""
+        if self._stopping.wait(seconds):
+            raise ShutdownRequested("control plane stopping")
+
+    def start(self) -> None:
+        self._remediator.resume()
+        self._thread = threading.Thread(target=self._run, name="remediation", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        next_tick = self._clock()
+        while not self._stopping.is_set():
+            try:
+                event = self._queue.get(timeout=self._tick_s)
+            except queue.Empty:
+                event = None
+            try:
+                if event is not None:
+                    self._remediator.on_alert(event)
+                if self._clock() >= next_tick:
+                    self._remediator.tick()
+                    next_tick = self._clock() + self._tick_s
+            except Exception:  # one bad alert or a database hiccup must not end remediation
+                log.exception("remediation of %s failed", event)
+
+
+def build_pipeline(
+    config: Config,
+    *,
+    querier: Querier,
+    sink: Sink,
+    restore_source: SeriesSource | None,
+    registry: CollectorRegistry,
+    clock: Callable[[], float] = time.time,
+) -> Pipeline:
+    db = create_engine(config.database_url)
+    token = config.api_token or _no_writes_token()
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
+    automation = config.automation
+    targets = AggregatorTargets(
+        frontdoor_url=automation.frontdoor_url or "",
+        regions=dict(automation.region_urls),
+        token=automation.aggregator_token or "",
+    )
+    worker_box: list[RemediationWorker] = []
+    runner = ActionRunner(
+        targets,
+        querier,
+        notify=_log_notification,
+        clock=clock,
+        sleep=lambda s: worker_box[0].sleep(s),
+    )
+    runbooks = load_runbooks(config.runbooks_dir, known_alerts([str(config.rules_dir)]))
+    store, switches, audit = ExecutionStore(db, clock), Switches(db, clock), AuditLog(db, clock)
+    remediator = Remediator(
+        runbooks,
+        store,
+        switches,
+        audit,
+        runner,
+        fleet=FleetReader(targets),
+        notify=_log_notification,
+        clock=clock,
+        submit=_submitter(executor),
+        budget_max_actions=automation.budget_max_actions,
+        budget_window_s=automation.budget_window_s,
+    )
+    worker = RemediationWorker(remediator, clock=clock)
+    worker_box.append(worker)
+    notify = build_notify(
+        routing=config.routing_file,
+        engine=db,
+        api_token=token,
+        registry=registry,
+        external_url=config.external_url,
+        on_ingest=worker.external_alerts,
+    )
+    to_notify = to_dispatcher(notify.dispatcher.put, external_url=config.external_url)
+
+    def on_alerts(alerts: Sequence[RuleAlert]) -> None:
+        to_notify(alerts)
+        worker.rule_alerts(alerts)
+
+    rules = RuleManager(
+        querier=querier,
+        sink=sink,
+        restore_source=restore_source,
+        on_alerts=on_alerts,
+        registry=registry,
+        clock=clock,
+        external_url=config.external_url,
+    )
+    rules.load([config.rules_dir])
+    blueprints = (
+        rules_api.create_blueprint(rules),
+        notify.blueprint,
+        runbooks_api.create_blueprint(remediator, store, switches, audit, token=token, clock=clock),
+    )
+
+    def start() -> None:
+        migrations.upgrade(db)
+        worker.start()
+        notify.runner.start()
+        rules.start()
+
+    def stop() -> None:
+        for step in (rules.stop, notify.runner.stop, worker.stop):
+            try:
+                step()
+            except Exception:
+                log.exception("stopping %s failed", step)
+        executor.shutdown(wait=True, cancel_futures=True)
+        db.dispose()
+
+    return Pipeline(
+        blueprints=blueprints, rules=rules, remediator=remediator, start=start, stop=stop
+    )
+
+
+def _submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], Any]], Any]:
+    def submit(fn: Callable[[], Any]) -> Any:
+        future = executor.submit(fn)
+        future.add_done_callback(_report)
+        return future
+
+    return submit
+
+
+def _report(future: Any) -> None:
+    exc = future.exception() if not future.cancelled() else None
+    if isinstance(exc, ShutdownRequested):
+        runbook_log.info("execution paused for shutdown; it resumes at the next start")
+    elif exc is not None:
+        runbook_log.error("execution crashed: %r", exc)
+
+
+def _log_notification(severity: str, message: str, context: Any) -> None:
+    level = {"critical": logging.ERROR, "warning": logging.WARNING}.get(severity, logging.INFO)
+    runbook_log.log(level, "%s %s", message, dict(context) if context else "")
+
+
+def _no_writes_token() -> str:
+    log.warning("no CONTROLPLANE_API_TOKEN configured: every write call will be refused (401)")
+    return secrets.token_urlsafe(32)
