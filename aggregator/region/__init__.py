@@ -54,6 +54,7 @@ def main(args: Any) -> int:
         return 2
     region: Region = app.extensions["region"]
     region.worker.start()
+    region.probes.start()
     log.info(
         "region %s: %d providers, %d games, wallet %s, database %s",
         config.region,

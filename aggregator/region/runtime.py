@@ -25,6 +25,7 @@ from aggregator.region.connector import WalletConnector, make_pool
 from aggregator.region.database import create_schema, make_engine
 from aggregator.region.launch import Router
 from aggregator.region.metrics import ActiveSessions, LiveState, RegionMetrics, StateCollector
+from aggregator.region.probes import ProviderProbes
 from aggregator.region.providers import ProviderGateway, ProviderSimulator
 from aggregator.region.retryqueue import RetryQueue, RetryWorker
 from aggregator.region.rounds import RoundService
@@ -75,6 +76,14 @@ class Region:
             self.catalogue.providers, self.faults, seed=config.seed, region=rid
         )
         self.gateway = ProviderGateway(simulator, self.breakers, self.metrics)
+        self.probes = ProviderProbes(
+            ProviderSimulator(
+                self.catalogue.providers, self.faults, seed=config.seed, region=f"{rid}:probe"
+            ),
+            providers,
+            region=rid,
+            registry=self.registry,
+        )
         self.router = Router(self.catalogue, self.gateway, self.state, self.metrics, self.rng)
         self.wallet, self.queue = self._wallet_side()
         self.sessions = ActiveSessions(clock=deps.monotonic)
@@ -136,6 +145,7 @@ class Region:
         return True, "ready"
 
     def close(self) -> None:
+        self.probes.stop()
         self.worker.stop()
         self.wallet.close()
         if self.deps.engine is None:

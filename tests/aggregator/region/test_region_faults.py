@@ -174,3 +174,18 @@ def test_faults_expire_by_duration(make_region: MakeRegion) -> None:
     h.clock.advance(5)
     assert h.client.get("/readyz").status_code == 200
     assert h.admin("GET", "/admin/faults").get_json()["faults"] == []
+
+
+def test_probes_see_a_down_provider_even_while_it_is_isolated(make_region: MakeRegion) -> None:
+    h = make_region()
+    names = {name for name, _labels in h.metrics()}
+    assert "casino_provider_probe_success" not in names  # nothing claimed before the first probe
+    inject(h, "provider_down", "playtech")
+    h.admin("POST", "/admin/providers/playtech/isolate", {"reason": "test"})
+    h.region.probes.probe_all()
+    assert h.metric("casino_provider_probe_success", provider="playtech") == 0
+    assert h.metric("casino_provider_probe_success", provider="netent") == 1
+    assert h.metric("casino_provider_probes_total", provider="playtech", outcome="timeout") == 1
+    # probes never touch the breakers or the player-facing request counters
+    assert h.metric("casino_circuit_breaker_state", provider="playtech") == 0
+    assert h.metric("casino_provider_requests_total", provider="playtech", outcome="timeout") == 0
