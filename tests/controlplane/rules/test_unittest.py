@@ -102,7 +102,7 @@ def test_rules_check_agrees_with_promtool_on_shipped_and_broken_rules(
 
     broken = tmp_path / "broken.yml"
     shutil.copy(files[0], broken)
-    broken.write_text(broken.read_text().replace("for: 10s", "for: 10 seconds", 1))
+    broken.write_text(broken.read_text().replace("  for: 2s", "  for: 2 seconds", 1))
     assert promtool("check", "rules", str(broken)).returncode == 1
     assert rulescli.run(parser.parse_args(["check", str(broken)])) == 1
     captured = capsys.readouterr()
@@ -161,4 +161,5 @@ def test_the_rules_verb_runs_through_the_cli(
     assert cli.main(["rules", "check", str(SHIPPED_RULES)]) == 0
     assert cli.main(["rules", "test", *map(str, SHIPPED_TESTS)]) == 0
     out = capsys.readouterr().out
-    assert out.count("SUCCESS") == 2 * len(SHIPPED_TESTS)
+    rule_files = sorted(SHIPPED_RULES.glob("*.yml"))
+    assert out.count("SUCCESS") == len(rule_files) + len(SHIPPED_TESTS)
