@@ -49,6 +49,7 @@ from controlplane.runbooks.switches import Switches
 from controlplane.series import SeriesSource
 
 log = logging.getLogger(__name__)
+RESEND_DELAY_MS = 5_000
 runbook_log = logging.getLogger("controlplane.runbooks")
 
 
@@ -171,6 +172,7 @@ def build_pipeline(
         submit=_submitter(executor),
         budget_max_actions=automation.budget_max_actions,
         budget_window_s=automation.budget_window_s,
+        retry_refused_s=10.0,
     )
     worker = RemediationWorker(remediator, clock=clock)
     worker_box.append(worker)
@@ -188,6 +190,8 @@ def build_pipeline(
         to_notify(alerts)
         worker.rule_alerts(alerts)
 
+    # Re-sent every 5s rather than Prometheus's 1m: the dispatcher's group timing still
+    # decides what reaches people, and a refused runbook gets its next chance in seconds.
     rules = RuleManager(
         querier=querier,
         sink=sink,
@@ -196,6 +200,7 @@ def build_pipeline(
         registry=registry,
         clock=clock,
         external_url=config.external_url,
+        resend_delay_ms=RESEND_DELAY_MS,
     )
     rules.load([config.rules_dir])
     blueprints = (
