@@ -2,10 +2,11 @@
 
 Items live in the region database, `pending` until a definite answer (RS_OK or any business
 status) makes them `settled`. A failed attempt pushes `next_attempt_at` back exponentially
-(0.5 s doubling to 60 s). Senders claim items with one conditional UPDATE that sets a lease
-(owner + expiry) only where no live lease exists, so two replays running at once (threads or
-processes, SQLite or PostgreSQL) never send the same item at the same time; a sender that dies
-leaves a lease that simply expires. The wallet's idempotency makes a late repeat harmless.
+(1 s doubling to 60 s; items a failing batch never reached wait as long). Senders claim items
+with one conditional UPDATE that sets a lease (owner + expiry) only where no live lease exists,
+so two replays running at once (threads or processes, SQLite or PostgreSQL) never send the same
+item at the same time; a sender that dies leaves a lease that simply expires. The wallet's
+idempotency makes a late repeat harmless.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class ReplayReport:
         }
 
 
-def backoff_s(attempts: int, *, base: float = 0.5, cap: float = 60.0) -> float:
-    """Delay before the next try after `attempts` failed tries (1 -> 0.5 s, doubling)."""
+def backoff_s(attempts: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Delay before the next try after `attempts` failed tries (1 -> 1 s, doubling)."""
     return min(cap, base * 2.0 ** max(0, min(attempts, 30) - 1))
 
 
@@ -157,7 +158,9 @@ class RetryQueue:
                 continue
             failed, streak = failed + 1, streak + 1
             if streak >= self._give_up_after:
-                self._release(items[i + 1 :])
+                # the rest wait as long as the item that just failed: hammering a wallet that
+                # is down helps nobody, and a replay once it is healthy drains them at once
+                self._release(items[i + 1 :], retry_at=self._clock() + backoff_s(item.attempts + 1))
                 break
         self._metrics.replayed("settled", settled)
         self._metrics.replayed("failed", failed)
@@ -165,7 +168,7 @@ class RetryQueue:
             replayed=settled + failed, settled=settled, failed=failed, remaining=self.stats()[0]
         )
 
-    def _release(self, items: list[sa.Row[Any]]) -> None:
+    def _release(self, items: list[sa.Row[Any]], *, retry_at: float) -> None:
         if not items:
             return
         q = queue_table.c
@@ -173,7 +176,7 @@ class RetryQueue:
         release = (
             sa.update(queue_table)
             .where(q.id.in_([item.id for item in items]) & (q.lease_owner == owner))
-            .values(lease_owner=None, lease_until=None)
+            .values(lease_owner=None, lease_until=None, next_attempt_at=retry_at)
         )
         with self._engine.begin() as conn:
             conn.execute(release)

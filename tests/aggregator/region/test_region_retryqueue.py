@@ -23,8 +23,8 @@ from tests.aggregator.region.conftest import Clock, MakeRegion
 from tests.aggregator.region.region_fakes import FakeWallet, ServedApp
 
 
-def test_backoff_doubles_from_half_a_second_to_a_minute() -> None:
-    assert [backoff_s(n) for n in range(1, 10)] == [0.5, 1, 2, 4, 8, 16, 32, 60, 60]
+def test_backoff_doubles_from_a_second_to_a_minute() -> None:
+    assert [backoff_s(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
     assert backoff_s(10_000) == 60
 
 
@@ -183,15 +183,15 @@ def test_failed_attempts_back_off_and_the_worker_only_takes_due_items(
     q = sqlite_rig.queue()
     sqlite_rig.seed_wins(q, 2)
     sqlite_rig.wallet.fail["win"] = "error"
-    assert q.replay(10, due_only=True).replayed == 0  # first retry is due 0.5 s after the enqueue
-    sqlite_rig.clock.advance(0.5)
+    assert q.replay(10, due_only=True).replayed == 0  # first retry is due 1 s after the enqueue
+    sqlite_rig.clock.advance(1.0)
     report = q.replay(10, due_only=True)
     assert (report.replayed, report.failed, report.remaining) == (2, 2, 2)
     items = q.items()
     assert [i["attempts"] for i in items] == [2, 2]
-    assert items[0]["next_attempt_at"] == pytest.approx(sqlite_rig.clock.now + 1.0)
+    assert items[0]["next_attempt_at"] == pytest.approx(sqlite_rig.clock.now + 2.0)
     assert "HTTP 500" in items[0]["last_error"]
-    sqlite_rig.clock.advance(0.9)
+    sqlite_rig.clock.advance(1.9)
     assert q.replay(10, due_only=True).replayed == 0
     # the admin replay drives everything pending now, due or not
     sqlite_rig.wallet.fail.clear()
@@ -223,7 +223,7 @@ def test_the_worker_replay_skips_the_database_while_the_queue_is_known_empty(
     assert q.replay_due(10) is not None  # unknown at start: looks once
     assert q.replay_due(10) is None  # known empty: no query
     sqlite_rig.seed_wins(q, 2)  # an enqueue wakes it up
-    sqlite_rig.clock.advance(0.5)
+    sqlite_rig.clock.advance(1.0)
     report = q.replay_due(10)
     assert report is not None and report.settled == 2
     assert q.replay_due(10) is None
@@ -268,3 +268,17 @@ def test_the_worker_thread_settles_due_items_and_stops(make_region: MakeRegion) 
         h.wallet.sent("win").count(h.region.queue.items(status="settled")[0]["transaction_uuid"])
         == 2
     )
+
+
+def test_items_a_failing_batch_never_reached_wait_too(sqlite_rig: QueueRig) -> None:
+    """Five failures in a row stop the batch; the untried rest must not stay due, or the
+    worker would hammer a wallet that is down every half second."""
+    q = sqlite_rig.queue()
+    sqlite_rig.seed_wins(q, 8)
+    sqlite_rig.wallet.fail["win"] = "error"
+    sqlite_rig.clock.advance(1.0)
+    report = q.replay(10, due_only=True)
+    assert (report.failed, report.remaining) == (5, 8)
+    assert q.replay(10, due_only=True).replayed == 0  # nothing is due again at once
+    sqlite_rig.clock.advance(2.0)
+    assert q.replay(10, due_only=True).replayed == 5  # due again after the backoff
