@@ -1,0 +1,20 @@
+"""Fixtures of the load generator tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from loadgen_fakes import FakeTarget, Served, fake_http_app
+
+
+@pytest.fixture
+def fake() -> FakeTarget:
+    return FakeTarget()
+
+
+@pytest.fixture
+def served(fake: FakeTarget) -> Iterator[Served]:
+    server = Served(fake_http_app(fake))
+    yield server
+    server.close()
