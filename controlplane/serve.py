@@ -93,7 +93,10 @@ def serve(
         if not stopping.is_set():
             stopping.set()
             log.info("signal %d, stopping", signum)
-            server.close()
+            # only the listener: server.close() would also close waitress's wake-up pipe,
+            # which worker threads finishing a request still write to (EBADF, or worse, a
+            # stray byte into whatever file reuses the descriptor)
+            wasyncore.dispatcher.close(server)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -103,8 +106,8 @@ def serve(
         print(f"controlplane listening on http://{host}:{port}", file=sys.stderr, flush=True)
         _loop(channels, stopping, grace_s)
     finally:
+        server.task_dispatcher.shutdown()  # workers done before their channels and pipe go
         wasyncore.close_all(channels)
-        server.task_dispatcher.shutdown()
         if on_stop is not None:
             on_stop()
 
