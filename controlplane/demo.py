@@ -19,12 +19,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from controlplane.demoscenario import controlplane_env, run_scenario
+from controlplane.scenarios import SCENARIOS
 
 MARKER = ".controlplane-demo"
 STATUS_EVERY_S = 10.0
@@ -54,19 +57,6 @@ class DemoPlan:
         for role in self.roles:
             stages.setdefault(role.stage, []).append(role)
         return [stages[k] for k in sorted(stages)]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DemoContext:
-    """What a scenario gets once every role is ready (see SCENARIOS)."""
-
-    plan: DemoPlan
-    supervisor: Supervisor
-
-
-# Issue 5 plugs `--scenario NAME` in here: a scenario is a function run once every role is
-# ready (inject faults over the admin API, drain a region, ...). None are shipped yet.
-SCENARIOS: dict[str, Callable[[DemoContext], None]] = {}
 
 
 class Supervisor:
@@ -174,13 +164,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=8100,
         help="front door port; regions +1 and +2, wallet +100, load report +200",
     )
-    for role in ("frontdoor", "eu", "latam", "wallet", "loadgen"):
+    for role in ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane"):
         parser.add_argument(f"--{role}-port", type=int, default=None, help=f"{role} port")
     parser.add_argument("--rate", type=float, default=50.0, help="rounds per second")
     parser.add_argument("--players", type=int, default=100)
     parser.add_argument("--no-loadgen", action="store_true", help="start no simulated players")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after N s (0: Ctrl-C)")
     parser.add_argument("--data-dir", default="var/demo", help="wiped and recreated every run")
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=None,
+        help="inject this incident after --warmup, print its timeline, stop",
+    )
+    parser.add_argument("--warmup", type=float, default=20.0, help="seconds before the fault")
 
 
 def ports(args: argparse.Namespace) -> dict[str, int]:
@@ -191,6 +188,7 @@ def ports(args: argparse.Namespace) -> dict[str, int]:
         "latam": base + 2,
         "wallet": base + 100,
         "loadgen": base + 200,
+        "controlplane": base - 100,
     }
     return {role: getattr(args, f"{role}_port") or port for role, port in defaults.items()}
 
@@ -228,6 +226,15 @@ def make_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> DemoPlan:
         region("latam"),
         role("frontdoor", "frontdoor", "--threads", "64", *regions, stage=1),
     ]
+    env.update(controlplane_env(url, data, environ, env["AGGREGATOR_ADMIN_TOKEN"]))
+    roles.append(
+        Role(
+            name="controlplane",
+            args=("controlplane", "serve", "--port", str(port["controlplane"])),
+            url=url["controlplane"],
+            stage=2,
+        )
+    )
     if not args.no_loadgen:
         load = ("--rate", str(args.rate), "--players", str(args.players))
         target = ("--target", url["frontdoor"], "--wallet-url", url["wallet"])
@@ -278,10 +285,17 @@ def run(args: argparse.Namespace) -> int:
             for role in stage:
                 wait_ready(supervisor, role.name, f"{role.url}/readyz", stop=stop)
         print_banner(plan, supervisor)
-        scenario = SCENARIOS.get(getattr(args, "scenario", None) or "")
-        if scenario is not None:
-            scenario(DemoContext(plan=plan, supervisor=supervisor))
-        code = _serve_until_stopped(plan, supervisor, stop, reason, args.duration)
+        if getattr(args, "scenario", None):
+            run_scenario(
+                args.scenario,
+                urls=plan.urls,
+                admin_token=plan.admin_token,
+                stop=stop,
+                warmup_s=args.warmup,
+            )
+            reason.append(f"scenario {args.scenario} done")
+        else:
+            code = _serve_until_stopped(plan, supervisor, stop, reason, args.duration)
     except (RuntimeError, TimeoutError) as exc:
         print(f"\ncontrolplane demo: {exc}", file=sys.stderr, flush=True)
         code = 1
