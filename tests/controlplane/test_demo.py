@@ -34,6 +34,7 @@ def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
         "eu": "http://127.0.0.1:9101",
         "latam": "http://127.0.0.1:9999",
         "frontdoor": "http://127.0.0.1:9100",
+        "controlplane": "http://127.0.0.1:9000",
         "loadgen": "http://127.0.0.1:9300",
     }
     assert plan.admin_token == "given" == plan.env["AGGREGATOR_ADMIN_TOKEN"]
@@ -41,8 +42,11 @@ def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
     assert [[r.name for r in stage] for stage in plan.stages()] == [
         ["wallet", "eu", "latam"],
         ["frontdoor"],
-        ["loadgen"],
+        ["controlplane", "loadgen"],
     ]
+    # the control plane scrapes every role and may act on the regions and the front door
+    assert plan.env["CONTROLPLANE_SCRAPE_TARGETS"].count("/metrics") == 4
+    assert plan.env["CONTROLPLANE_AGGREGATOR_TOKEN"] == "given"
     loadgen = next(r for r in plan.roles if r.name == "loadgen")
     assert "--report-port" in loadgen.args and "9300" in loadgen.args
     assert all(str(tmp_path) in a for r in plan.roles for a in r.args if a.startswith("sqlite"))
@@ -93,7 +97,8 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
-    ports = {role: free_port() for role in ("frontdoor", "eu", "latam", "wallet", "loadgen")}
+    roles = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane")
+    ports = {role: free_port() for role in roles}
     argv = [f"--{role}-port={port}" for role, port in ports.items()]
     env = {**os.environ, "AGGREGATOR_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "controlplane", "demo", *argv, "--rate", "20", "--players", "8"]
@@ -128,6 +133,12 @@ def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
                 break
             time.sleep(0.3)
         assert report["rounds"]["settled"] >= 5
+        # the control plane scrapes the bundle and serves its rules
+        cp = f"http://127.0.0.1:{ports['controlplane']}"
+        up = requests.get(f"{cp}/api/v1/query", params={"query": "sum(up)"}, timeout=5).json()
+        assert up["data"]["result"] and float(up["data"]["result"][0]["value"][1]) == 4
+        rules = requests.get(f"{cp}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        assert any(g["name"] == "casino-providers-alerts" for g in rules)
         proc.send_signal(signal.SIGINT)
         _read_until(sink, "all stopped", 120, seen)
         assert proc.wait(timeout=30) == 0
