@@ -172,7 +172,7 @@ def build_pipeline(
         submit=_submitter(executor),
         budget_max_actions=automation.budget_max_actions,
         budget_window_s=automation.budget_window_s,
-        retry_refused_s=10.0,
+        retry_refused_s=5.0,
     )
     worker = RemediationWorker(remediator, clock=clock)
     worker_box.append(worker)
