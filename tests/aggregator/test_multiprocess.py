@@ -5,8 +5,6 @@ through the other region, and afterwards the wallet ledger reconciles to the cen
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,27 +14,10 @@ import pytest
 import requests
 
 from aggregator.reconcile import drain_queues, fetch_ledger, reconcile
-from tests.conftest import ROOT, Proc, free_port, wait_http
+from tests.conftest import Proc, free_port, wait_http
 
 TOKEN = "test-admin-token"  # base_env's
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class ClosingProc(Proc):
-    """Proc whose start() closes its copy of the log file (the child keeps its own): the shared
-    Proc.start leaks it, which filterwarnings=error turns into a failure."""
-
-    def start(self) -> Proc:
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", *self.args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        return self
 
 
 def get(url: str, **kwargs: Any) -> Any:
@@ -86,7 +67,7 @@ def test_region_killed_under_load_loses_no_money(
     url = {name: f"http://127.0.0.1:{p}" for name, p in port.items()}
 
     def start(name: str, *args: str) -> Proc:
-        proc = ClosingProc(name, ["aggregator", *args], base_env, tmp_path).start()
+        proc = Proc(name, ["aggregator", *args], base_env, tmp_path).start()
         procs.append(proc)
         return proc
 

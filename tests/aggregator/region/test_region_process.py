@@ -3,8 +3,6 @@ and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,26 +11,9 @@ import pytest
 import requests
 
 from tests.aggregator.region.region_fakes import FakeWallet, ServedApp
-from tests.conftest import ROOT, Proc, free_port, wait_http
+from tests.conftest import Proc, free_port, wait_http
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
-
-
-class ClosingProc(Proc):
-    """Proc whose start() closes its handle on the log file (the child keeps its own copy);
-    the shared Proc leaves it open, an unclosed-file ResourceWarning under filterwarnings."""
-
-    def start(self) -> ClosingProc:
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", *self.args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        return self
 
 
 @pytest.fixture
@@ -44,7 +25,7 @@ def http() -> Iterator[requests.Session]:
 def start_region(
     procs: list[Proc], env: dict[str, str], tmp_path: Path, wallet_url: str, port: int
 ) -> Proc:
-    proc = ClosingProc(
+    proc = Proc(
         f"region-{len(procs)}",
         [
             "aggregator",
@@ -123,7 +104,7 @@ def test_bad_catalogue_exits_2_naming_the_file(
 ) -> None:
     bad = tmp_path / "broken.yaml"
     bad.write_text("providers: {}\nregions: {}\n")
-    proc = ClosingProc(
+    proc = Proc(
         "bad",
         [
             "aggregator",

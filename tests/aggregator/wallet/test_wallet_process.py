@@ -4,8 +4,6 @@ SQLite file, and the ledger still adds up, with every answered RS_OK in it."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,35 +14,17 @@ import requests
 import sqlalchemy as sa
 
 from tests.aggregator.wallet.wallet_checks import check_ledger
-from tests.conftest import ROOT, Proc, free_port, wait_http
+from tests.conftest import Proc, free_port, wait_http
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 PLAYERS = 6
 CLIENTS = 6
 
 
-class ClosingProc(Proc):
-    """Proc whose start() closes its copy of the log file (the child keeps its own): the
-    shared Proc.start leaks it, a ResourceWarning that filterwarnings=error turns into a
-    failure. Drop this once tests/conftest.py closes the file itself."""
-
-    def start(self) -> Proc:
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", *self.args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        return self
-
-
 def start_wallet(name: str, db: Path, env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
     port = free_port()
     args = ["aggregator", "wallet", "--port", str(port), "--database", f"sqlite:///{db}"]
-    proc = ClosingProc(name, [*args, "--initial-balance", "100000", "--threads", "8"], env, log_dir)
+    proc = Proc(name, [*args, "--initial-balance", "100000", "--threads", "8"], env, log_dir)
     proc.start()
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/readyz", proc=proc)
