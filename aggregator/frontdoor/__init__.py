@@ -140,9 +140,6 @@ def main(args: argparse.Namespace) -> int:
     config = FrontdoorConfig(
         regions=tuple(regions), health_interval_s=args.health_interval, pool_size=args.threads
     )
-    # Queued tasks are routine for a proxy whose threads wait on regions; a warning per queued
-    # request would cost more than the proxying itself.
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = create_app(config)
     front: FrontDoor = app.extensions["frontdoor"]
     front.start()

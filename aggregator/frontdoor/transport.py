@@ -1,4 +1,4 @@
-"""The front door's HTTP client towards the regions: one pooled keep-alive urllib3 client.
+"""The front door's HTTP client towards the regions: one pooled keep-alive client.
 
 The rest of the front door sees only `Transport`, so tests replace it with a fake.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import urllib3
+from aggregator.httpclient import HttpCallError, KeepAliveClient
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,40 +33,23 @@ class Transport(Protocol):
 
 
 class PooledTransport:
-    """urllib3 PoolManager: connections are kept alive and reused across requests and threads."""
+    """Keep-alive connections, reused across requests and threads (httpapi.KeepAliveClient)."""
 
     def __init__(self, *, pool_size: int = 32, connect_timeout: float = 1.0) -> None:
-        self._connect_timeout = connect_timeout
-        self._pool = urllib3.PoolManager(
-            num_pools=16, maxsize=pool_size, block=False, retries=False
-        )
+        self._client = KeepAliveClient(maxsize=pool_size, connect_timeout=connect_timeout)
 
     def request(
         self, method: str, url: str, *, body: bytes | None = None, timeout: float
     ) -> Upstream:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            response = self._pool.request(
-                method,
-                url,
-                body=body,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=min(self._connect_timeout, timeout), read=timeout),
-                retries=False,
-                redirect=False,
-            )
-        except urllib3.exceptions.NewConnectionError as exc:
-            # before TimeoutError: urllib3 makes a refused connection a kind of connect timeout
-            raise TransportError(f"{method} {url}: connection refused ({exc})") from exc
-        except urllib3.exceptions.TimeoutError as exc:
-            raise TransportError(f"{method} {url}: timed out ({exc})", timeout=True) from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-        return Upstream(
-            status=response.status,
-            body=response.data,
-            content_type=response.headers.get("Content-Type", "application/json"),
-        )
+            reply = self._client.request(method, url, body=body, timeout=timeout)
+        except HttpCallError as exc:
+            if exc.refused:
+                raise TransportError(f"{method} {url}: connection refused ({exc})") from exc
+            if exc.timeout:
+                raise TransportError(f"{method} {url}: timed out ({exc})", timeout=True) from exc
+            raise TransportError(f"{method} {url}: {exc.name}: {exc}") from exc
+        return Upstream(status=reply.status, body=reply.body, content_type=reply.content_type)
 
     def close(self) -> None:
-        self._pool.clear()
+        self._client.close()

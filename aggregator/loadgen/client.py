@@ -1,5 +1,5 @@
 """The load generator's HTTP edge: the wallet's token call and the player API, over one pooled
-keep-alive urllib3 client. The core only sees `Target`, so tests give it a fake.
+keep-alive client. The core only sees `Target`, so tests give it a fake.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import urllib3
+from aggregator.httpclient import HttpCallError, KeepAliveClient
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,8 +47,8 @@ class HttpTarget:
     ) -> None:
         self._target = target_url.rstrip("/")
         self._wallet = wallet_url.rstrip("/")
-        self._timeout = urllib3.Timeout(connect=connect_timeout_s, read=timeout_s)
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=pool_size, block=False, retries=False)
+        self._timeout = timeout_s
+        self._pool = KeepAliveClient(maxsize=pool_size, connect_timeout=connect_timeout_s)
 
     def token(self, user: str) -> Reply:
         return self._post(f"{self._wallet}/operator/token", {"user": user})
@@ -62,26 +62,17 @@ class HttpTarget:
     def _post(self, url: str, body: dict[str, Any]) -> Reply:
         try:
             response = self._pool.request(
-                "POST",
-                url,
-                body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
-                retries=False,
-                redirect=False,
+                "POST", url, body=json.dumps(body).encode(), timeout=self._timeout
             )
-        except urllib3.exceptions.NewConnectionError as exc:
-            # before TimeoutError: urllib3 makes a refused connection a kind of connect timeout
-            return Reply(status=None, error=f"connection_error:{type(exc).__name__}")
-        except urllib3.exceptions.TimeoutError:
-            return Reply(status=None, error="timeout")
-        except urllib3.exceptions.HTTPError as exc:
-            return Reply(status=None, error=f"connection_error:{type(exc).__name__}")
+        except HttpCallError as exc:
+            if exc.timeout:
+                return Reply(status=None, error="timeout")
+            return Reply(status=None, error=f"connection_error:{exc.name}")
         try:
-            parsed = json.loads(response.data) if response.data else {}
+            parsed = json.loads(response.body) if response.body else {}
         except ValueError:
             parsed = {}
         return Reply(status=response.status, body=parsed if isinstance(parsed, dict) else {})
 
     def close(self) -> None:
-        self._pool.clear()
+        self._pool.close()

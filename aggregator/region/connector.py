@@ -18,12 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
-from urllib3.exceptions import HTTPError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
 from aggregator.errors import WalletCallError
 from aggregator.faults import FaultBook, FaultKind
+from aggregator.httpclient import HttpCallError, KeepAliveClient
 from aggregator.region.metrics import RegionMetrics
 
 RS_OK = "RS_OK"
@@ -35,7 +32,6 @@ PATHS = {
     "rollback": "/transaction/rollback",
     "balance": "/user/balance",
 }
-_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,10 +45,10 @@ class WalletAnswer:
         return self.status == RS_OK
 
 
-def make_pool(maxsize: int = 32) -> urllib3.PoolManager:
-    # retries=False: a call is sent at most once here; the round flow and the retry queue
-    # decide what to do with an unknown outcome
-    return urllib3.PoolManager(num_pools=4, maxsize=maxsize, block=False, retries=False)
+def make_pool(maxsize: int = 32) -> KeepAliveClient:
+    # the client never retries: a call is sent at most once here; the round flow and the
+    # retry queue decide what to do with an unknown outcome
+    return KeepAliveClient(maxsize=maxsize)
 
 
 class WalletConnector:
@@ -65,24 +61,20 @@ class WalletConnector:
         faults: FaultBook,
         metrics: RegionMetrics,
         rng: random.Random,
-        pool: urllib3.PoolManager | None = None,
+        pool: KeepAliveClient | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self._pool_manager = pool if pool is not None else make_pool()
-        # one host: resolve its connection pool once instead of per call
-        self._http = self._pool_manager.connection_from_url(base_url)
-        self._prefix = urllib3.util.parse_url(base_url).path or ""
-        self._prefix = self._prefix.rstrip("/")
+        self._http = pool if pool is not None else make_pool()
+        self._urls = {op: base_url.rstrip("/") + path for op, path in PATHS.items()}
         self._region = region
         self._timeout_s = timeout_s
-        self._timeout = urllib3.Timeout(total=timeout_s)
         self._faults = faults
         self._metrics = metrics
         self._rng = rng
         self._timer = timer
 
     def close(self) -> None:
-        self._pool_manager.clear()
+        self._http.close()
 
     def call(self, operation: str, payload: Mapping[str, Any]) -> WalletAnswer:
         """One wallet call: a definite answer or WalletCallError."""
@@ -92,26 +84,22 @@ class WalletConnector:
         discard = self._fault_hits(FaultKind.WALLET_TIMEOUT)
         started = self._timer()
         try:
-            response = self._http.urlopen(
-                "POST",
-                self._prefix + PATHS[operation],
-                body=json.dumps(payload).encode(),
-                headers=_HEADERS,
-                timeout=self._timeout,
-                retries=False,
-                redirect=False,
-            )
-        except Urllib3Timeout as exc:
-            self._metrics.wallet_call(operation, "timeout", self._timer() - started)
-            raise WalletCallError(f"{operation}: wallet timed out: {exc}") from exc
-        except HTTPError as exc:
-            self._metrics.wallet_call(operation, "error", self._timer() - started)
-            raise WalletCallError(f"{operation}: wallet unreachable: {exc}") from exc
+            response = self._http.request(
+                "POST", self._urls[operation], body=json.dumps(payload).encode(),
+                timeout=self._timeout_s,
+            )  # fmt: skip
+        except HttpCallError as exc:
+            # a refused connection counts as a timeout, as it did under urllib3 (whose
+            # NewConnectionError is a ConnectTimeoutError): the metrics keep their meaning
+            outcome = "timeout" if exc.timeout or exc.refused else "error"
+            self._metrics.wallet_call(operation, outcome, self._timer() - started)
+            what = "timed out" if outcome == "timeout" else "unreachable"
+            raise WalletCallError(f"{operation}: wallet {what}: {exc}") from exc
         elapsed = self._timer() - started
         if discard:
             self._metrics.wallet_call(operation, "timeout", self._timeout_s)
             raise WalletCallError(f"{operation}: injected wallet_timeout fault, answer discarded")
-        answer = self._read(operation, response.status, response.data, elapsed)
+        answer = self._read(operation, response.status, response.body, elapsed)
         outcome = "ok" if answer.ok else "declined"
         self._metrics.wallet_call(operation, outcome, elapsed)
         return answer

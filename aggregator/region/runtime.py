@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-import urllib3
 from prometheus_client import CollectorRegistry
 
 from aggregator.faults import FaultBook, FaultKind
+from aggregator.httpclient import KeepAliveClient
 from aggregator.region import catalogue
 from aggregator.region.breakers import BreakerBoard, BreakerPolicy
 from aggregator.region.config import RegionConfig
@@ -45,7 +45,7 @@ class Dependencies:
     clock: Callable[[], float] = time.time  # wall clock: faults, queue timestamps, state rows
     monotonic: Callable[[], float] = time.monotonic  # breakers, session activity
     rng: random.Random | None = None  # routing, canary and fault draws; seeded from config
-    http: urllib3.PoolManager | None = None
+    http: KeepAliveClient | None = None
     registry: CollectorRegistry | None = None
     engine: sa.Engine | None = None
     new_session_id: Callable[[], str] = _new_session_id

@@ -3,8 +3,10 @@
 Each call reads the user's row (locked FOR UPDATE on PostgreSQL; on SQLite one in-process
 writer at a time, so no thread ever meets SQLITE_BUSY) and the ledger rows that touch it, asks
 `rules.decide`, then updates the balance and appends the row before one COMMIT: a process
-killed at any instant leaves both or neither. SQLAlchemy Core with statements built once,
-because this runs for every bet, win and rollback.
+killed at any instant leaves both or neither. This runs for every bet, win and rollback, so
+`apply` sends its four statements as plain SQL on the DBAPI cursor of the SQLAlchemy
+connection (inside its transaction): SQLAlchemy Core's per-statement cache-key and result
+machinery cost more than the database work itself.
 """
 
 from __future__ import annotations
@@ -24,37 +26,57 @@ from aggregator.wallet.schema import is_sqlite, transactions, users
 
 T = TypeVar("T")
 
-_tx = transactions.c
 _SELECT_USER = sa.select(
     users.c.balance, users.c.currency, users.c.initial_balance, users.c.created_at
 ).where(users.c.user_id == sa.bindparam("p_user"))
-_LOCK_USER = _SELECT_USER.with_for_update()  # SQLite renders no FOR UPDATE: the lock covers it
-_RELATED = sa.select(
-    _tx.transaction_uuid,
-    _tx.kind,
-    _tx.user_id,
-    _tx.round,
-    _tx.amount,
-    _tx.currency,
-    _tx.reference_transaction_uuid,
-    _tx.game_code,
-    _tx.status,
-    _tx.delta,
-    _tx.balance,
-).where(
-    sa.or_(
-        _tx.transaction_uuid == sa.bindparam("p_uuid"),
-        _tx.transaction_uuid == sa.bindparam("p_ref"),
-        _tx.reference_transaction_uuid == sa.bindparam("p_ref"),
-    )
-)
-_SET_BALANCE = (
-    users.update()
-    .where(users.c.user_id == sa.bindparam("p_user"))
-    .values(balance=sa.bindparam("p_balance"))
-)
-_INSERT_TX = transactions.insert()
 _INSERT_USER = users.insert()
+
+# the columns `_entry` reads, in its order
+_ENTRY_COLUMNS = (
+    "transaction_uuid, kind, user_id, round, amount, currency, reference_transaction_uuid,"
+    " game_code, status, delta, balance"
+)
+# the columns `_row` writes, in its order
+_ROW_COLUMNS = (
+    "transaction_uuid",
+    "user_id",
+    "kind",
+    "round",
+    "reference_transaction_uuid",
+    "amount",
+    "delta",
+    "currency",
+    "status",
+    "balance",
+    "game_code",
+    "created_at",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Sql:
+    """The hot statements in the engine's DBAPI parameter style."""
+
+    lock_user: str
+    related: str
+    set_balance: str
+    insert_tx: str
+
+    @classmethod
+    def for_engine(cls, engine: sa.Engine) -> _Sql:
+        sqlite = is_sqlite(engine)
+        p = "?" if sqlite else "%s"  # sqlite3: qmark; psycopg: format
+        tx = transactions.name
+        values = ", ".join([p] * len(_ROW_COLUMNS))
+        return cls(
+            # SQLite has no FOR UPDATE: the in-process writer lock covers it
+            lock_user=f"SELECT balance, currency FROM {users.name} WHERE user_id = {p}"
+            + ("" if sqlite else " FOR UPDATE"),
+            related=f"SELECT {_ENTRY_COLUMNS} FROM {tx} WHERE transaction_uuid = {p}"
+            f" OR transaction_uuid = {p} OR reference_transaction_uuid = {p}",
+            set_balance=f"UPDATE {users.name} SET balance = {p} WHERE user_id = {p}",
+            insert_tx=f"INSERT INTO {tx} ({', '.join(_ROW_COLUMNS)}) VALUES ({values})",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +115,9 @@ class Ledger:
         self._attempts = attempts
         self._serial = threading.Lock() if is_sqlite(engine) else None
         self._writer: sa.Connection | None = None  # SQLite: the one writer connection
+        self._sql = _Sql.for_engine(engine)
+        # statements sent on the DBAPI cursor raise the driver's own IntegrityError
+        self._conflicts = (sa.exc.IntegrityError, engine.dialect.loaded_dbapi.IntegrityError)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -124,7 +149,7 @@ class Ledger:
             try:
                 with self._write() as conn:
                     return work(conn)
-            except sa.exc.IntegrityError:
+            except self._conflicts:
                 if attempt == self._attempts:
                     raise
         raise AssertionError("unreachable")
@@ -165,31 +190,38 @@ class Ledger:
         return self._retrying(lambda conn: self._apply(conn, req))
 
     def _apply(self, conn: sa.Connection, req: TxRequest) -> Outcome:
-        user = conn.execute(_LOCK_USER, {"p_user": req.user}).first()
-        if user is None:
-            # a signed token for a user this wallet never registered (database reset)
-            return Outcome(status=Status.INVALID_TOKEN, balance=0, currency=req.currency)
-        if user.currency != req.currency:
-            return Outcome(
-                status=Status.WRONG_CURRENCY, balance=user.balance, currency=user.currency
-            )
-        params = {"p_uuid": req.transaction_uuid, "p_ref": req.reference or req.transaction_uuid}
-        related = [_entry(row) for row in conn.execute(_RELATED, params)]
-        decision = rules.decide(req, related, user.balance)
-        if decision.replay is not None:
-            stored = decision.replay
-            return Outcome(
-                status=stored.status,
-                balance=stored.balance,
-                currency=stored.currency,
-                replayed=True,
-            )
-        balance = user.balance + decision.delta
-        if decision.delta:
-            conn.execute(_SET_BALANCE, {"p_user": req.user, "p_balance": balance})
-        if decision.record:
-            conn.execute(_INSERT_TX, _row(req, decision, balance, self._clock()))
-        return Outcome(status=decision.status, balance=balance, currency=user.currency)
+        sql, cursor = self._sql, conn.connection.cursor()
+        try:
+            cursor.execute(sql.lock_user, (req.user,))
+            user = cursor.fetchone()
+            if user is None:
+                # a signed token for a user this wallet never registered (database reset)
+                return Outcome(status=Status.INVALID_TOKEN, balance=0, currency=req.currency)
+            user_balance, currency = user
+            if currency != req.currency:
+                return Outcome(
+                    status=Status.WRONG_CURRENCY, balance=user_balance, currency=currency
+                )
+            ref = req.reference or req.transaction_uuid
+            cursor.execute(sql.related, (req.transaction_uuid, ref, ref))
+            related = [_entry(row) for row in cursor.fetchall()]
+            decision = rules.decide(req, related, user_balance)
+            if decision.replay is not None:
+                stored = decision.replay
+                return Outcome(
+                    status=stored.status,
+                    balance=stored.balance,
+                    currency=stored.currency,
+                    replayed=True,
+                )
+            balance = user_balance + decision.delta
+            if decision.delta:
+                cursor.execute(sql.set_balance, (balance, req.user))
+            if decision.record:
+                cursor.execute(sql.insert_tx, _row(req, decision, balance, self._clock()))
+            return Outcome(status=decision.status, balance=balance, currency=currency)
+        finally:
+            cursor.close()
 
 
 def _account(user: str, row: Any) -> Account:
@@ -202,34 +234,36 @@ def _account(user: str, row: Any) -> Account:
     )
 
 
-def _entry(row: Any) -> Entry:
+def _entry(row: tuple[Any, ...]) -> Entry:
+    uuid, kind, user, round_id, amount, currency, reference, game_code, status, delta, balance = row
     return Entry(
-        transaction_uuid=row.transaction_uuid,
-        kind=Kind(row.kind),
-        user=row.user_id,
-        round=row.round,
-        amount=row.amount,
-        currency=row.currency,
-        reference=row.reference_transaction_uuid,
-        game_code=row.game_code,
-        status=Status(row.status),
-        delta=row.delta,
-        balance=row.balance,
+        transaction_uuid=uuid,
+        kind=Kind(kind),
+        user=user,
+        round=round_id,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        game_code=game_code,
+        status=Status(status),
+        delta=delta,
+        balance=balance,
     )
 
 
-def _row(req: TxRequest, decision: rules.Decision, balance: int, now: float) -> dict[str, Any]:
-    return {
-        "transaction_uuid": req.transaction_uuid,
-        "user_id": req.user,
-        "kind": req.kind.value,
-        "round": req.round,
-        "reference_transaction_uuid": req.reference,
-        "amount": req.amount,
-        "delta": decision.delta,
-        "currency": req.currency,
-        "status": decision.status.value,
-        "balance": balance,
-        "game_code": req.game_code,
-        "created_at": now,
-    }
+def _row(req: TxRequest, decision: rules.Decision, balance: int, now: float) -> tuple[Any, ...]:
+    """The values of a new ledger row, in `_ROW_COLUMNS` order."""
+    return (
+        req.transaction_uuid,
+        req.user,
+        req.kind.value,
+        req.round,
+        req.reference,
+        req.amount,
+        decision.delta,
+        req.currency,
+        decision.status.value,
+        balance,
+        req.game_code,
+        now,
+    )
