@@ -1,0 +1,485 @@
+"""replay recorded telemetry through rule files and report what would have fired
+
+    controlplane backtest --from export.npz --rules rules/
+    controlplane backtest --from http://prometheus:9090 --start 2024-05-01T10:00:00Z \\
+        --end 2024-05-01T12:00:00Z [--step 15s] [--json]
+
+`--from` is a store export (Store.export_range) or the base URL of a Prometheus-compatible
+API, from which the raw samples of the metrics the rules read are fetched in chunks (a
+range-vector selector per metric at successive times; see `fetch_prometheus`). Prints, per
+alerting rule and per alert, when it went pending, fired and resolved (UTC and the offset from
+the start), then a summary; `--json` prints the same as one JSON document. A progress bar goes
+to stderr when the replay takes more than a moment. Any problem (unreadable file, unreachable
+or non-Prometheus URL, bad rules) is one line per problem on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import numpy as np
+
+from controlplane import checkpoint
+from controlplane.api.params import parse_duration_ms
+from controlplane.backtest import (
+    DEFAULT_LOOKBACK_MS,
+    BacktestReport,
+    Episode,
+    EpisodeStatus,
+    Progress,
+    produced_names,
+    reads,
+    replay,
+)
+from controlplane.config import format_duration
+from controlplane.errors import ControlPlaneError
+from controlplane.promql.memsource import MemorySource
+from controlplane.querycli import iso, parse_when
+from controlplane.remote import RemotePrometheus
+from controlplane.results import QueryResult
+from controlplane.rules.load import RuleFileError, load_files, rule_files
+from controlplane.rules.model import RuleGroup
+from controlplane.series import (
+    METRIC_NAME,
+    STALE_NAN,
+    Labels,
+    Matcher,
+    MatchOp,
+    Series,
+    SeriesBatch,
+)
+
+DEFAULT_URL_RANGE_MS = 3_600_000
+MAX_CHUNK_MS = 3_600_000
+MIN_CHUNK_MS = 60_000
+MAX_REQUEST_SAMPLES = 250_000
+PREFIX = "controlplane backtest"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from", dest="source", required=True, metavar="FILE_OR_URL",
+        help="store export file, or a Prometheus-compatible API base URL",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rules", nargs="+", default=["rules"], metavar="DIR_OR_FILE",
+        help="rule files or directories (default: rules)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--start", help="RFC3339, unix seconds or now-2h (default: the export's first sample; "
+        "for a URL, end - 1h)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--end", help="RFC3339, unix seconds or now (default: the export's last sample; for a "
+        "URL, now)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--interval", "--step", dest="interval",
+        help="evaluate every group at this interval instead of its own, e.g. 15s",
+    )  # fmt: skip
+    parser.add_argument("--lookback", default="5m", help="PromQL lookback delta (default 5m)")
+    parser.add_argument("--timeout", default="2m", help="per request to a URL (default 2m)")
+    parser.add_argument(
+        "--stepwise", action="store_true",
+        help="evaluate group by group at every step, as live (slow; used anyway when the "
+        "rules need it)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> int:
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        report = _backtest(args, err, clock, monotonic)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            print(f"{PREFIX}: {problem}", file=err)
+        return 1
+    except (ControlPlaneError, ValueError) as exc:
+        print(f"{PREFIX}: {exc}", file=err)
+        return 1
+    if args.json:
+        body = report_json(report, source=args.source, rules=args.rules)
+        print(json.dumps(body, indent=2), file=out)
+    else:
+        for line in render(report, source=args.source, rules=args.rules):
+            print(line, file=out)
+    return 0
+
+
+def _backtest(
+    args: argparse.Namespace,
+    err: TextIO,
+    clock: Callable[[], float],
+    monotonic: Callable[[], float],
+) -> BacktestReport:
+    files, _ = rule_files(args.rules)
+    if not files:
+        raise ValueError(f"no rule files in {' '.join(args.rules)!r}")
+    groups = load_files(files)
+    lookback_ms = parse_duration_ms(args.lookback)
+    bar = None if args.no_progress else ProgressBar(err, clock=monotonic)
+    batch, start_ms, end_ms = _samples(args, groups, round(clock() * 1000), lookback_ms, bar)
+    if end_ms < start_ms:
+        raise ValueError(f"the range ends ({iso(end_ms)}) before it starts ({iso(start_ms)})")
+    with _bar(bar, "replaying") as progress, _quiet("controlplane.rules.group"):
+        return replay(
+            groups,
+            batch,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            interval_ms=parse_duration_ms(args.interval) if args.interval else None,
+            lookback_ms=lookback_ms,
+            stepwise=args.stepwise,
+            progress=progress,
+        )
+
+
+def _samples(
+    args: argparse.Namespace,
+    groups: Sequence[RuleGroup],
+    now_ms: int,
+    lookback_ms: int,
+    bar: ProgressBar | None,
+) -> tuple[SeriesBatch, int, int]:
+    """The samples to replay and the range: from the URL, or from the export file (whose
+    first and last samples are the default range)."""
+    if args.source.startswith(("http://", "https://")):
+        end_ms = parse_when(args.end, now_ms) if args.end else now_ms
+        start_ms = parse_when(args.start, now_ms) if args.start else end_ms - DEFAULT_URL_RANGE_MS
+        client = RemotePrometheus(args.source, timeout_s=parse_duration_ms(args.timeout) / 1000)
+        try:
+            with _bar(bar, "fetching") as progress:
+                batch = fetch_prometheus(
+                    client, groups, start_ms, end_ms, lookback_ms=lookback_ms, progress=progress
+                )
+        finally:
+            client.close()
+        return batch, start_ms, end_ms
+    batch = checkpoint.read_export(Path(args.source))
+    if not len(batch.timestamps) and not (args.start and args.end):
+        raise ValueError(f"{args.source!r} holds no samples; give --start and --end")
+    start_ms = parse_when(args.start, now_ms) if args.start else int(batch.timestamps.min())
+    end_ms = parse_when(args.end, now_ms) if args.end else int(batch.timestamps.max())
+    return batch, start_ms, end_ms
+
+
+# -- fetching from a Prometheus-compatible API ------------------------------------------------
+
+
+class PrometheusReader(Protocol):
+    """What fetching needs of the API client (controlplane.remote.RemotePrometheus)."""
+
+    def instant(self, expr: str, time_ms: int) -> QueryResult: ...
+
+    def series(
+        self, selectors: Sequence[Sequence[Matcher]], start_ms: int, end_ms: int, limit: int = 0
+    ) -> list[Labels]: ...
+
+
+def fetch_prometheus(
+    client: PrometheusReader,
+    groups: Sequence[RuleGroup],
+    start_ms: int,
+    end_ms: int,
+    *,
+    lookback_ms: int = DEFAULT_LOOKBACK_MS,
+    max_chunk_ms: int = MAX_CHUNK_MS,
+    max_request_samples: int = MAX_REQUEST_SAMPLES,
+    progress: Progress | None = None,
+) -> SeriesBatch:
+    """Raw samples of what the rules read (one selector per metric name; the rules' own
+    output is not fetched), from as far before `start` as they look back, to `end`.
+
+    Chunks are sized for about `max_request_samples` samples a request, assuming a sample a
+    second per series; the API leaves staleness markers out, so `mark_gaps` puts them back."""
+    produced = produced_names(groups)
+    wanted: dict[tuple[Matcher, ...], None] = {}
+    back, forward = lookback_ms, 0
+    for read in (r for g in groups for rule in g.rules for r in reads(rule.expr, lookback_ms)):
+        back, forward = max(back, read.back_ms), max(forward, read.forward_ms)
+        name = read.name
+        if name not in produced:
+            key = (Matcher(name=METRIC_NAME, op=MatchOp.EQ, value=name),) if name else read.matchers
+            wanted.setdefault(key, None)
+    lo, hi = start_ms - back, end_ms + forward
+    parts: list[Series] = []
+    for done, matchers in enumerate(wanted, 1):
+        count = len(client.series([matchers], lo, hi))
+        if count:
+            chunk = max(MIN_CHUNK_MS, min(max_chunk_ms, max_request_samples * 1000 // count))
+            text = "{" + ",".join(f"{m.name}{m.op.value}{json.dumps(m.value)}" for m in matchers)
+            for chunk_end in range(hi, lo, -chunk):
+                found = client.instant(f"{text}}}[{min(chunk, chunk_end - lo)}ms]", chunk_end)
+                parts.extend(s for s in found.matrix if len(s.timestamps))
+        if progress is not None:
+            progress(done, len(wanted))
+    # merges the chunks of each series; a sample on a chunk boundary is kept once
+    return mark_gaps(MemorySource(parts).select_batch([], lo, hi), hi)
+
+
+def mark_gaps(batch: SeriesBatch, end_ms: int) -> SeriesBatch:
+    """A staleness marker one usual spacing after each sample followed by a gap longer than
+    twice the series' median spacing (or by `end_ms`), as the missed scrape would have
+    written."""
+    out = []
+    for i in range(len(batch)):
+        s = batch.series(i)
+        if len(s.timestamps) < 3:
+            out.append(s)
+            continue
+        step = int(np.median(np.diff(s.timestamps)))
+        gaps = np.flatnonzero(np.diff(s.timestamps, append=end_ms) > 2 * step)
+        out.append(
+            Series(
+                labels=s.labels,
+                timestamps=np.insert(s.timestamps, gaps + 1, s.timestamps[gaps] + step),
+                values=np.insert(s.values, gaps + 1, STALE_NAN),
+            )
+        )
+    return SeriesBatch.from_series(out)
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A text bar on `stream`: redrawn in place on a terminal, otherwise a line now and then.
+    Nothing is drawn for work that ends within `delay_s`; at most `per_s` redraws a second."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        delay_s: float = 0.5,
+        per_s: float = 4.0,
+        line_every_s: float = 10.0,
+        width: int = 30,
+    ) -> None:
+        self.stream, self.clock, self.width = stream, clock, width
+        self.delay_s, self.tty = delay_s, stream.isatty()
+        self.every_s = 1 / per_s if self.tty else line_every_s
+        self.label = ""
+        self._started = self._last = 0.0
+        self._drawn = self._open = False
+
+    def begin(self, label: str) -> None:
+        self.label, self._started, self._last, self._drawn = label, self.clock(), 0.0, False
+
+    def end(self) -> None:
+        """Leave the line of an unfinished bar (work that failed) before anything else."""
+        if self._open:
+            self.stream.write("\n")
+            self._open = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        finished = done >= total
+        if now - self._started < self.delay_s and not (finished and self._drawn):
+            return
+        if not finished and self._drawn and now - self._last < self.every_s:
+            return
+        if finished and not self._drawn:
+            return  # a bar that never showed need not show that it is done
+        share = done / total if total else 1.0
+        filled = int(self.width * share)
+        text = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {share:4.0%}"
+        text += f" {done}/{total}"
+        if self.tty:
+            self.stream.write(f"\r{text}" + ("\n" if finished else ""))
+            self._open = not finished
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self._last, self._drawn = now, True
+
+
+@contextlib.contextmanager
+def _bar(bar: ProgressBar | None, label: str) -> Iterator[Progress | None]:
+    if bar is not None:
+        bar.begin(label)
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.end()
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Rule failures are counted in the report; one log line per failed step would drown it."""
+    logger = logging.getLogger(logger_name)
+
+    def drop(record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+_MOMENTS = (
+    ("pending", "pending_at_ms"),
+    ("firing", "firing_at_ms"),
+    ("resolved", "resolved_at_ms"),
+    ("cancelled", "cancelled_at_ms"),
+)
+
+
+def _labels_text(labels: Labels) -> str:
+    inner = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _offset(report: BacktestReport, t_ms: int) -> str:
+    delta = t_ms - report.start_ms
+    return ("-" if delta < 0 else "+") + format_duration(abs(delta) / 1000)
+
+
+def summary(report: BacktestReport) -> dict[str, int]:
+    episodes = [e for r in report.rules for a in r.alerts for e in a.episodes]
+    statuses = [e.status for e in episodes]
+    return {
+        "alerting_rules": len(report.rules),
+        "rules_fired": sum(
+            any(e.firing_at_ms is not None for a in r.alerts for e in a.episodes)
+            for r in report.rules
+        ),
+        "alerts": sum(len(r.alerts) for r in report.rules),
+        "went_pending": len(episodes),
+        "fired": sum(e.firing_at_ms is not None for e in episodes),
+        "resolved": statuses.count(EpisodeStatus.RESOLVED),
+        "cancelled": statuses.count(EpisodeStatus.CANCELLED),
+        "firing_at_end": statuses.count(EpisodeStatus.FIRING),
+        "pending_at_end": statuses.count(EpisodeStatus.PENDING),
+    }
+
+
+def _header(report: BacktestReport, source: str, rules: Sequence[str]) -> list[str]:
+    span = format_duration((report.end_ms - report.start_ms) / 1000)
+    every = (
+        f"every {format_duration(report.interval_ms / 1000)}"
+        if report.interval_ms
+        else "each group at its interval"
+    )
+    how = "vectorised" if report.vectorised else f"stepwise: {report.stepwise_reason}"
+    dropped = report.dropped_series
+    left_out = f" ({dropped} series the rules write were left out)" if dropped else ""
+    return [
+        f"Backtest of {' '.join(rules)} on {source}",
+        f"  {iso(report.start_ms)} .. {iso(report.end_ms)} ({span}), {every}",
+        f"  {report.series} series, {report.samples} samples replayed{left_out};"
+        f" {report.evaluations} rule evaluations ({how})",
+    ]
+
+
+def render(report: BacktestReport, *, source: str, rules: Sequence[str]) -> list[str]:
+    lines = _header(report, source, rules)
+    quiet = []
+    for history in report.rules:
+        if not history.alerts:
+            quiet.append(history.rule.name)
+            continue
+        rule = history.rule
+        lines += [
+            "",
+            f"{rule.name}  for {format_duration(rule.for_ms / 1000)}  [{history.group.name}]",
+        ]
+        for alert in history.alerts:
+            lines.append("  " + _labels_text(tuple(p for p in alert.labels if p[0] != "alertname")))
+            for episode in alert.episodes:
+                lines.extend(_episode_lines(report, episode))
+    if quiet:
+        lines += ["", f"Never pending: {', '.join(quiet)}"]
+    if report.errors:
+        lines += ["", "Rule errors:"]
+        lines += [
+            f"  {e.group} / {e.rule}: {e.failures} failed evaluations, last: {e.last_error}"
+            for e in report.errors
+        ]
+    s = summary(report)
+    lines += [
+        "",
+        f"Summary: {s['alerting_rules']} alerting rules, {s['rules_fired']} fired;"
+        f" {s['alerts']} alerts went pending {s['went_pending']} times, fired {s['fired']},"
+        f" resolved {s['resolved']}, cancelled {s['cancelled']};"
+        f" at the end {s['firing_at_end']} firing, {s['pending_at_end']} pending",
+    ]  # fmt: skip
+    return lines
+
+
+def _episode_lines(report: BacktestReport, episode: Episode) -> list[str]:
+    lines = []
+    for word, attr in _MOMENTS:
+        t_ms = getattr(episode, attr)
+        if t_ms is not None:
+            lines.append(f"    {word:<9} {iso(t_ms)}  {_offset(report, t_ms)}")
+    if episode.status in (EpisodeStatus.FIRING, EpisodeStatus.PENDING):
+        lines.append(f"    (still {episode.status.value} at the end)")
+    return lines
+
+
+def report_json(report: BacktestReport, *, source: str, rules: Sequence[str]) -> dict[str, Any]:
+    def moments(e: Episode) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": e.status.value}
+        for word, attr in _MOMENTS:
+            t_ms = getattr(e, attr)
+            body[f"{word}_at"] = iso(t_ms) if t_ms is not None else None
+            body[f"{word}_offset_s"] = (t_ms - report.start_ms) / 1000 if t_ms is not None else None
+        return body
+
+    return {
+        "source": source,
+        "rules": list(rules),
+        "start": iso(report.start_ms),
+        "end": iso(report.end_ms),
+        "interval_s": report.interval_ms / 1000 if report.interval_ms else None,
+        "series": report.series,
+        "samples": report.samples,
+        "dropped_series": report.dropped_series,
+        "evaluations": report.evaluations,
+        "vectorised": report.vectorised,
+        "stepwise_reason": report.stepwise_reason or None,
+        "alerting_rules": [
+            {
+                "alert": h.rule.name,
+                "group": h.group.name,
+                "file": h.group.file,
+                "for_s": h.rule.for_ms / 1000,
+                "keep_firing_for_s": h.rule.keep_firing_for_ms / 1000,
+                "alerts": [
+                    {"labels": dict(a.labels), "episodes": [moments(e) for e in a.episodes]}
+                    for a in h.alerts
+                ],
+            }
+            for h in report.rules
+        ],
+        "errors": [
+            {"group": e.group, "rule": e.rule, "failures": e.failures, "last_error": e.last_error}
+            for e in report.errors
+        ],
+        "summary": summary(report),
+    }
