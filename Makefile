@@ -27,8 +27,18 @@ typecheck: $(STAMP)
 test: $(STAMP) check
 	$(BIN)/pytest
 
+# every figure in BENCHMARKS.md; the peers are Debian's prometheus and prometheus-alertmanager
 bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/memory.py --prometheus
+	$(BIN)/python benchmarks/evaluation.py --prometheus
+	$(BIN)/python benchmarks/query.py
+	$(BIN)/python benchmarks/promqltest_report.py
+	$(BIN)/python benchmarks/wallet.py
 	$(BIN)/python benchmarks/aggregator.py
+	$(BIN)/python benchmarks/alert_latency.py
+	$(BIN)/python benchmarks/mttr.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var
