@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint
@@ -37,7 +38,9 @@ from controlplane.rules import api as rules_api
 from controlplane.rules.alerting import Alert as RuleAlert
 from controlplane.rules.group import Sink
 from controlplane.rules.handover import to_dispatcher
+from controlplane.rules.load import load_files, parse_text, rule_files
 from controlplane.rules.manager import RuleManager
+from controlplane.rules.model import RuleGroup
 from controlplane.runbookcli import known_alerts
 from controlplane.runbooks import api as runbooks_api
 from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownRequested
@@ -47,6 +50,7 @@ from controlplane.runbooks.load import load_runbooks
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
 from controlplane.series import SeriesSource
+from controlplane.slo import generate_rule_file, load_specs
 
 log = logging.getLogger(__name__)
 RESEND_DELAY_MS = 5_000
@@ -202,7 +206,7 @@ def build_pipeline(
         external_url=config.external_url,
         resend_delay_ms=RESEND_DELAY_MS,
     )
-    rules.load([config.rules_dir])
+    rules.update(rule_groups(config.rules_dir))
     blueprints = (
         rules_api.create_blueprint(rules),
         notify.blueprint,
@@ -227,6 +231,18 @@ def build_pipeline(
     return Pipeline(
         blueprints=blueprints, rules=rules, remediator=remediator, start=start, stop=stop
     )
+
+
+def rule_groups(rules_dir: Path) -> list[RuleGroup]:
+    """The rule files under `rules_dir` and the rules generated from its `slo/` specs."""
+    files, _not_rules = rule_files([rules_dir])
+    groups = load_files(files)
+    slo_dir = rules_dir / "slo"
+    if slo_dir.is_dir():
+        specs = load_specs(slo_dir)
+        if specs:
+            groups += parse_text(generate_rule_file(specs), f"{slo_dir} (generated)")
+    return groups
 
 
 def _submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], Any]], Any]:
