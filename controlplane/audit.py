@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 metadata = sa.MetaData()
 
@@ -104,6 +105,9 @@ class AuditLog:
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
+        # writers queue rather than race: in-process here, across processes by the head-row
+        # lock (FOR UPDATE on PostgreSQL; SQLite has one writer at a time anyway)
+        self._lock = threading.Lock()
 
     def append(
         self,
@@ -114,19 +118,23 @@ class AuditLog:
         execution_id: str | None = None,
     ) -> AuditEvent:
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-        for _attempt in range(20):
-            try:
-                with self._engine.begin() as conn:
-                    return self._append(conn, kind, payload, actor, execution_id)
-            except IntegrityError:
-                continue  # another writer took this seq; chain onto its row instead
+        with self._lock:
+            for attempt in range(20):
+                try:
+                    with self._engine.begin() as conn:
+                        return self._append(conn, kind, payload, actor, execution_id)
+                except (IntegrityError, OperationalError):
+                    # only the very first row (no head to lock yet), or SQLite busy, gets here
+                    time.sleep(0.005 * (attempt + 1))
         raise RuntimeError("audit append kept conflicting with concurrent writers")
 
     def _append(
         self, conn: Connection, kind: str, payload: str, actor: str, execution_id: str | None
     ) -> AuditEvent:
         head = conn.execute(
-            sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+            sa.select(audit_head.c.seq, audit_head.c.hash)
+            .where(audit_head.c.id == 1)
+            .with_for_update()
         ).first()
         seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
         at = float(self._clock())

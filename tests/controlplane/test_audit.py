@@ -88,9 +88,10 @@ def test_concurrent_appends_keep_one_unbroken_chain(engine: Engine) -> None:
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
+        own = audit.AuditLog(engine)  # one per writer, as separate processes would have
         try:
             for i in range(15):
-                log.append("step", {"writer": n, "i": i})
+                own.append("step", {"writer": n, "i": i})
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
