@@ -16,51 +16,37 @@ or non-Prometheus URL, bad rules) is one line per problem on stderr and exit cod
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TextIO
-
-import numpy as np
+from typing import Any, TextIO
 
 from controlplane import checkpoint
 from controlplane.api.params import parse_duration_ms
 from controlplane.backtest import (
-    DEFAULT_LOOKBACK_MS,
     BacktestReport,
     Episode,
     EpisodeStatus,
-    Progress,
-    produced_names,
-    reads,
     replay,
+)
+from controlplane.backtestfetch import (
+    fetch_prometheus,
 )
 from controlplane.config import format_duration
 from controlplane.errors import ControlPlaneError
-from controlplane.promql.memsource import MemorySource
+from controlplane.progress import ProgressBar, _bar, _quiet
 from controlplane.querycli import iso, parse_when
 from controlplane.remote import RemotePrometheus
-from controlplane.results import QueryResult
 from controlplane.rules.load import RuleFileError, load_files, rule_files
 from controlplane.rules.model import RuleGroup
 from controlplane.series import (
-    METRIC_NAME,
-    STALE_NAN,
     Labels,
-    Matcher,
-    MatchOp,
-    Series,
     SeriesBatch,
 )
 
 DEFAULT_URL_RANGE_MS = 3_600_000
-MAX_CHUNK_MS = 3_600_000
-MIN_CHUNK_MS = 60_000
-MAX_REQUEST_SAMPLES = 250_000
 PREFIX = "controlplane backtest"
 
 
@@ -182,163 +168,6 @@ def _samples(
 
 
 # -- fetching from a Prometheus-compatible API ------------------------------------------------
-
-
-class PrometheusReader(Protocol):
-    """What fetching needs of the API client (controlplane.remote.RemotePrometheus)."""
-
-    def instant(self, expr: str, time_ms: int) -> QueryResult: ...
-
-    def series(
-        self, selectors: Sequence[Sequence[Matcher]], start_ms: int, end_ms: int, limit: int = 0
-    ) -> list[Labels]: ...
-
-
-def fetch_prometheus(
-    client: PrometheusReader,
-    groups: Sequence[RuleGroup],
-    start_ms: int,
-    end_ms: int,
-    *,
-    lookback_ms: int = DEFAULT_LOOKBACK_MS,
-    max_chunk_ms: int = MAX_CHUNK_MS,
-    max_request_samples: int = MAX_REQUEST_SAMPLES,
-    progress: Progress | None = None,
-) -> SeriesBatch:
-    """Raw samples of what the rules read (one selector per metric name; the rules' own
-    output is not fetched), from as far before `start` as they look back, to `end`.
-
-    Chunks are sized for about `max_request_samples` samples a request, assuming a sample a
-    second per series; the API leaves staleness markers out, so `mark_gaps` puts them back."""
-    produced = produced_names(groups)
-    wanted: dict[tuple[Matcher, ...], None] = {}
-    back, forward = lookback_ms, 0
-    for read in (r for g in groups for rule in g.rules for r in reads(rule.expr, lookback_ms)):
-        back, forward = max(back, read.back_ms), max(forward, read.forward_ms)
-        name = read.name
-        if name not in produced:
-            key = (Matcher(name=METRIC_NAME, op=MatchOp.EQ, value=name),) if name else read.matchers
-            wanted.setdefault(key, None)
-    lo, hi = start_ms - back, end_ms + forward
-    parts: list[Series] = []
-    for done, matchers in enumerate(wanted, 1):
-        count = len(client.series([matchers], lo, hi))
-        if count:
-            chunk = max(MIN_CHUNK_MS, min(max_chunk_ms, max_request_samples * 1000 // count))
-            text = "{" + ",".join(f"{m.name}{m.op.value}{json.dumps(m.value)}" for m in matchers)
-            for chunk_end in range(hi, lo, -chunk):
-                found = client.instant(f"{text}}}[{min(chunk, chunk_end - lo)}ms]", chunk_end)
-                parts.extend(s for s in found.matrix if len(s.timestamps))
-        if progress is not None:
-            progress(done, len(wanted))
-    # merges the chunks of each series; a sample on a chunk boundary is kept once
-    return mark_gaps(MemorySource(parts).select_batch([], lo, hi), hi)
-
-
-def mark_gaps(batch: SeriesBatch, end_ms: int) -> SeriesBatch:
-    """A staleness marker one usual spacing after each sample followed by a gap longer than
-    twice the series' median spacing (or by `end_ms`), as the missed scrape would have
-    written."""
-    out = []
-    for i in range(len(batch)):
-        s = batch.series(i)
-        if len(s.timestamps) < 3:
-            out.append(s)
-            continue
-        step = int(np.median(np.diff(s.timestamps)))
-        gaps = np.flatnonzero(np.diff(s.timestamps, append=end_ms) > 2 * step)
-        out.append(
-            Series(
-                labels=s.labels,
-                timestamps=np.insert(s.timestamps, gaps + 1, s.timestamps[gaps] + step),
-                values=np.insert(s.values, gaps + 1, STALE_NAN),
-            )
-        )
-    return SeriesBatch.from_series(out)
-
-
-# -- progress -----------------------------------------------------------------------------------
-
-
-class ProgressBar:
-    """A text bar on `stream`: redrawn in place on a terminal, otherwise a line now and then.
-    Nothing is drawn for work that ends within `delay_s`; at most `per_s` redraws a second."""
-
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        delay_s: float = 0.5,
-        per_s: float = 4.0,
-        line_every_s: float = 10.0,
-        width: int = 30,
-    ) -> None:
-        self.stream, self.clock, self.width = stream, clock, width
-        self.delay_s, self.tty = delay_s, stream.isatty()
-        self.every_s = 1 / per_s if self.tty else line_every_s
-        self.label = ""
-        self._started = self._last = 0.0
-        self._drawn = self._open = False
-
-    def begin(self, label: str) -> None:
-        self.label, self._started, self._last, self._drawn = label, self.clock(), 0.0, False
-
-    def end(self) -> None:
-        """Leave the line of an unfinished bar (work that failed) before anything else."""
-        if self._open:
-            self.stream.write("\n")
-            self._open = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = self.clock()
-        finished = done >= total
-        if now - self._started < self.delay_s and not (finished and self._drawn):
-            return
-        if not finished and self._drawn and now - self._last < self.every_s:
-            return
-        if finished and not self._drawn:
-            return  # a bar that never showed need not show that it is done
-        share = done / total if total else 1.0
-        filled = int(self.width * share)
-        text = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {share:4.0%}"
-        text += f" {done}/{total}"
-        if self.tty:
-            self.stream.write(f"\r{text}" + ("\n" if finished else ""))
-            self._open = not finished
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        self._last, self._drawn = now, True
-
-
-@contextlib.contextmanager
-def _bar(bar: ProgressBar | None, label: str) -> Iterator[Progress | None]:
-    if bar is not None:
-        bar.begin(label)
-    try:
-        yield bar
-    finally:
-        if bar is not None:
-            bar.end()
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Rule failures are counted in the report; one log line per failed step would drown it."""
-    logger = logging.getLogger(logger_name)
-
-    def drop(record: logging.LogRecord) -> bool:
-        return record.levelno > logging.WARNING
-
-    logger.addFilter(drop)
-    try:
-        yield
-    finally:
-        logger.removeFilter(drop)
-
-
-# -- the report -------------------------------------------------------------------------------
 
 
 _MOMENTS = (

@@ -26,9 +26,10 @@ from controlplane.backtest import (
     replay,
     stepwise_reason,
 )
-from controlplane.backtestcli import ProgressBar, fetch_prometheus, mark_gaps
+from controlplane.backtestfetch import fetch_prometheus, mark_gaps
 from controlplane.checkpoint import read_export
 from controlplane.cli import build_parser
+from controlplane.progress import ProgressBar
 from controlplane.promql.memsource import MemorySource
 from controlplane.remote import RemotePrometheus
 from controlplane.results import QueryResult, ResultType
