@@ -9,12 +9,12 @@ from typing import Protocol
 
 import numpy as np
 
-from controlplane.backtest import (
+from controlplane.backtestreads import (
     DEFAULT_LOOKBACK_MS,
-    Progress,
     produced_names,
     reads,
 )
+from controlplane.progress import Progress
 from controlplane.promql.memsource import MemorySource
 from controlplane.results import QueryResult
 from controlplane.rules.model import RuleGroup

@@ -8,9 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from controlplane.backtest import (
-    Progress,
-)
+# a callback told (work done, work total) as long work proceeds
+Progress = Callable[[int, int], None]
 
 
 class ProgressBar:

@@ -19,14 +19,9 @@ import requests
 
 from controlplane import backtest, backtestcli
 from controlplane.api.params import parse_selector
-from controlplane.backtest import (
-    Episode,
-    evaluation_times,
-    reads,
-    replay,
-    stepwise_reason,
-)
+from controlplane.backtest import Episode, evaluation_times, replay
 from controlplane.backtestfetch import fetch_prometheus, mark_gaps
+from controlplane.backtestreads import reads, stepwise_reason
 from controlplane.checkpoint import read_export
 from controlplane.cli import build_parser
 from controlplane.progress import ProgressBar
