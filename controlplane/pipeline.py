@@ -12,6 +12,7 @@ execution that was mid-way stays running in the database, to be resumed at the n
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import secrets
@@ -25,6 +26,7 @@ from typing import Any
 
 from flask import Blueprint
 from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
 
 from controlplane import migrations
 from controlplane.audit import AuditLog
@@ -71,11 +73,16 @@ class RemediationWorker:
     guards or the aggregator, and expires approvals every `tick_s`."""
 
     def __init__(
-        self, remediator: Remediator, *, clock: Callable[[], float] = time.time, tick_s: float = 1.0
+        self,
+        remediator: Remediator,
+        *,
+        clock: Callable[[], float] = time.time,
+        tick_s: float = 1.0,
+        stopping: threading.Event | None = None,  # shared with the executions' sleep
     ) -> None:
         self._remediator, self._clock, self._tick_s = remediator, clock, tick_s
         self._queue: queue.Queue[AlertEvent] = queue.Queue()
-        self._stopping = threading.Event()
+        self._stopping = stopping or threading.Event()
         self._thread: threading.Thread | None = None
 
     def rule_alerts(self, alerts: Sequence[RuleAlert]) -> None:
@@ -103,11 +110,6 @@ class RemediationWorker:
                     active_at=a.starts_at.timestamp(),
                 )
             )
-
-    def sleep(self, seconds: float) -> None:
-        """The executions' sleep: wakes at once, and stops the execution, on shutdown."""
-        if self._stopping.wait(seconds):
-            raise ShutdownRequested("control plane stopping")
 
     def start(self) -> None:
         self._remediator.resume()
@@ -148,38 +150,9 @@ def build_pipeline(
     db = create_engine(config.database_url)
     token = config.api_token or _no_writes_token()
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
-    automation = config.automation
-    targets = AggregatorTargets(
-        frontdoor_url=automation.frontdoor_url or "",
-        regions=dict(automation.region_urls),
-        token=automation.aggregator_token or "",
+    worker, remediator, runbooks_bp = _remediation(
+        config, querier=querier, db=db, token=token, clock=clock, executor=executor
     )
-    worker_box: list[RemediationWorker] = []
-    runner = ActionRunner(
-        targets,
-        querier,
-        notify=_log_notification,
-        clock=clock,
-        sleep=lambda s: worker_box[0].sleep(s),
-    )
-    runbooks = load_runbooks(config.runbooks_dir, known_alerts([str(config.rules_dir)]))
-    store, switches, audit = ExecutionStore(db, clock), Switches(db, clock), AuditLog(db, clock)
-    remediator = Remediator(
-        runbooks,
-        store,
-        switches,
-        audit,
-        runner,
-        fleet=FleetReader(targets),
-        notify=_log_notification,
-        clock=clock,
-        submit=_submitter(executor),
-        budget_max_actions=automation.budget_max_actions,
-        budget_window_s=automation.budget_window_s,
-        retry_refused_s=5.0,
-    )
-    worker = RemediationWorker(remediator, clock=clock)
-    worker_box.append(worker)
     notify = build_notify(
         routing=config.routing_file,
         engine=db,
@@ -207,11 +180,6 @@ def build_pipeline(
         resend_delay_ms=RESEND_DELAY_MS,
     )
     rules.update(rule_groups(config.rules_dir))
-    blueprints = (
-        rules_api.create_blueprint(rules),
-        notify.blueprint,
-        runbooks_api.create_blueprint(remediator, store, switches, audit, token=token, clock=clock),
-    )
 
     def start() -> None:
         migrations.upgrade(db)
@@ -228,9 +196,63 @@ def build_pipeline(
         executor.shutdown(wait=True, cancel_futures=True)
         db.dispose()
 
+    blueprints = (rules_api.create_blueprint(rules), notify.blueprint, runbooks_bp)
     return Pipeline(
         blueprints=blueprints, rules=rules, remediator=remediator, start=start, stop=stop
     )
+
+
+def _remediation(
+    config: Config,
+    *,
+    querier: Querier,
+    db: Engine,
+    token: str,
+    clock: Callable[[], float],
+    executor: ThreadPoolExecutor,
+) -> tuple[RemediationWorker, Remediator, Blueprint]:
+    """Runbooks, their stores and their worker, acting on the aggregator the config names."""
+    automation = config.automation
+    targets = AggregatorTargets(
+        frontdoor_url=automation.frontdoor_url or "",
+        regions=dict(automation.region_urls),
+        token=automation.aggregator_token or "",
+    )
+    stopping = threading.Event()
+    runner = ActionRunner(
+        targets,
+        querier,
+        notify=_log_notification,
+        clock=clock,
+        sleep=functools.partial(interruptible_sleep, stopping),
+    )
+    runbooks = load_runbooks(config.runbooks_dir, known_alerts([str(config.rules_dir)]))
+    store, switches, audit = ExecutionStore(db, clock), Switches(db, clock), AuditLog(db, clock)
+    remediator = Remediator(
+        runbooks,
+        store,
+        switches,
+        audit,
+        runner,
+        fleet=FleetReader(targets),
+        notify=_log_notification,
+        clock=clock,
+        submit=_submitter(executor),
+        budget_max_actions=automation.budget_max_actions,
+        budget_window_s=automation.budget_window_s,
+        retry_refused_s=5.0,
+    )
+    worker = RemediationWorker(remediator, clock=clock, stopping=stopping)
+    blueprint = runbooks_api.create_blueprint(
+        remediator, store, switches, audit, token=token, clock=clock
+    )
+    return worker, remediator, blueprint
+
+
+def interruptible_sleep(stopping: threading.Event, seconds: float) -> None:
+    """The executions' sleep: wakes at once, and stops the execution, on shutdown."""
+    if stopping.wait(seconds):
+        raise ShutdownRequested("control plane stopping")
 
 
 def rule_groups(rules_dir: Path) -> list[RuleGroup]:
