@@ -71,6 +71,7 @@ class Components:
     start: Callable[[], None] = _nothing
     stop: Callable[[], None] = _nothing
     close: Callable[[], None] = _nothing
+    interrupt: Callable[[], None] = _nothing  # quick, from a signal handler: stop acting now
 
 
 class State(StrEnum):
@@ -111,6 +112,10 @@ class ControlPlane:
                     self.components.stop()
             finally:
                 self.components.close()
+
+    def interrupt(self) -> None:
+        """The first moment of a shutdown: stop anything that acts on the world."""
+        self.components.interrupt()
 
     def ready(self) -> tuple[bool, str]:
         return self.state is State.RUNNING, str(self.state)
@@ -186,7 +191,7 @@ def _with_pipeline(
         finally:
             components.stop()
 
-    combined = dataclasses.replace(components, start=start, stop=stop)
+    combined = dataclasses.replace(components, start=start, stop=stop, interrupt=cycle.interrupt)
     return combined, (*blueprints, *cycle.blueprints)
 
 

@@ -66,6 +66,7 @@ class Pipeline:
     remediator: Remediator
     start: Callable[[], None]
     stop: Callable[[], None]
+    interrupt: Callable[[], None]  # quick: executions stop where they are (resumed at start)
 
 
 class RemediationWorker:
@@ -115,6 +116,10 @@ class RemediationWorker:
         self._remediator.resume()
         self._thread = threading.Thread(target=self._run, name="remediation", daemon=True)
         self._thread.start()
+
+    def interrupt(self) -> None:
+        """No new remediation, and executions stop at their next sleep or step."""
+        self._stopping.set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -198,7 +203,12 @@ def build_pipeline(
 
     blueprints = (rules_api.create_blueprint(rules), notify.blueprint, runbooks_bp)
     return Pipeline(
-        blueprints=blueprints, rules=rules, remediator=remediator, start=start, stop=stop
+        blueprints=blueprints,
+        rules=rules,
+        remediator=remediator,
+        start=start,
+        stop=stop,
+        interrupt=worker.interrupt,
     )
 
 

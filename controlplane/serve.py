@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             port=config.server.port,
             threads=args.threads,
             on_start=plane.start,
+            on_signal=plane.interrupt,
             on_stop=plane.stop,
         )
     except (ControlPlaneError, OSError) as exc:
@@ -68,11 +69,14 @@ def serve(
     threads: int = 16,
     grace_s: float = 5.0,
     on_start: Callable[[], None] | None = None,
+    on_signal: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Bind, run `on_start`, serve until SIGINT or SIGTERM; then stop accepting, give open
-    connections `grace_s` to finish, close them, run `on_stop` and return. `on_stop` runs
-    whenever `on_start` was called, even if it failed."""
+    connections `grace_s` to finish, close them, run `on_stop` and return. `on_signal` runs in
+    the signal handler itself (it must be quick): what must stop at once, such as runbooks
+    acting, stops there rather than after the grace. `on_stop` runs whenever `on_start` was
+    called, even if it failed."""
     # our own socket map: waitress's run() loops while any connection is open, so a client
     # holding a keep-alive connection would keep a stopping server alive for channel_timeout
     channels: dict[int, Any] = {}
@@ -97,6 +101,8 @@ def serve(
             # which worker threads finishing a request still write to (EBADF, or worse, a
             # stray byte into whatever file reuses the descriptor)
             wasyncore.dispatcher.close(server)
+            if on_signal is not None:
+                on_signal()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -63,6 +63,7 @@ class ActionRunner:
         self._timeout, self._retries, self._poll = timeout_s, retries, poll_s
 
     def run(self, action: str, params: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+        self._sleep(0)  # the interruption point: no step starts once shutdown has begun
         name = "_notify_action" if action == "notify" else "_" + action.replace(".", "_")
         handler = getattr(self, name)
         result: ActionResult = handler(params, idempotency_key)
