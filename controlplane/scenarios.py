@@ -249,7 +249,7 @@ class Follower:
 def _finished(out: Outcome, until: str) -> bool:
     if until == "verified":
         return out.verified_s is not None
-    settled = out.execution_state not in (None, "running", "verifying")
+    settled = out.execution_state not in ("running", "verifying")  # None: nothing ran
     return out.resolved_s is not None and settled
 
 
