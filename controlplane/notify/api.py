@@ -14,7 +14,6 @@ Writes need `Authorization: Bearer <api token>` (401 JSON otherwise). Every refu
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from controlplane.api.auth import bearer_problem
 from controlplane.config import parse_duration
 from controlplane.notify.alerts import Alert, format_time, parse_time
 from controlplane.notify.dispatch import Dispatcher, GroupView
@@ -53,11 +53,9 @@ def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
 
 
 def _check_bearer(token: str) -> None:
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        raise RequestError(401, "unauthorized", "missing bearer token in Authorization header")
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise RequestError(401, "unauthorized", "wrong bearer token")
+    problem = bearer_problem(request.headers.get("Authorization", ""), token)
+    if problem is not None:
+        raise RequestError(401, "unauthorized", problem)
 
 
 def _read_body(limit: int) -> bytes:
