@@ -6,7 +6,6 @@ JSON `{"error": "<code>", "message": "..."}` with a 4xx status; nothing changes 
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from controlplane.api.auth import bearer_problem
 from controlplane.audit import AuditLog
 from controlplane.config import parse_duration
 from controlplane.runbooks.engine import RemediationError, Remediator
@@ -45,12 +45,9 @@ def create_blueprint(
 
     def writer() -> str:
         """Check the bearer token; the acting user (for the audit) from the body or header."""
-        given = request.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not value:
-            raise ApiError(401, "unauthorized", "missing bearer token in Authorization header")
-        if not token or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise ApiError(401, "unauthorized", "wrong bearer token")
+        problem = bearer_problem(request.headers.get("Authorization", ""), token)
+        if problem is not None:
+            raise ApiError(401, "unauthorized", problem)
         user = _body().get("user") or request.headers.get("X-User") or "api"
         if not isinstance(user, str):
             raise ApiError(400, "bad_request", f"user must be a string, got {user!r}")
@@ -70,6 +67,20 @@ def create_blueprint(
             {"error": "not_found" if status == 404 else "conflict", "message": str(exc)}, status
         )
 
+    _install_runs(bp, writer, remediator, store, audit)
+    _install_automation(bp, writer, remediator, switches, audit)
+    _install_maintenance(bp, writer, switches, audit, clock)
+    _install_audit(bp, audit)
+    return bp
+
+
+def _install_runs(
+    bp: Blueprint,
+    writer: Callable[[], str],
+    remediator: Remediator,
+    store: ExecutionStore,
+    audit: AuditLog,
+) -> None:
     @bp.get("/api/v1/runbooks")
     def runbooks() -> Response:
         return _json({"runbooks": [_runbook_json(rb) for rb in remediator.runbooks.values()]})
@@ -133,6 +144,14 @@ def create_blueprint(
             remediator.reject(execution_id, user, str(_body().get("reason", ""))).as_json()
         )
 
+
+def _install_automation(
+    bp: Blueprint,
+    writer: Callable[[], str],
+    remediator: Remediator,
+    switches: Switches,
+    audit: AuditLog,
+) -> None:
     @bp.get("/api/v1/automation")
     def automation() -> Response:
         paused, reason, by, at = switches.automation()
@@ -162,6 +181,14 @@ def create_blueprint(
         audit.append("automation_resumed", {}, actor=user)
         return automation()
 
+
+def _install_maintenance(
+    bp: Blueprint,
+    writer: Callable[[], str],
+    switches: Switches,
+    audit: AuditLog,
+    clock: Callable[[], float],
+) -> None:
     @bp.get("/api/v1/maintenance")
     def maintenance() -> Response:
         return _json({"windows": switches.maintenance_windows(active_at=clock())})
@@ -203,6 +230,8 @@ def create_blueprint(
         audit.append("maintenance_ended", {"id": window_id}, actor=user)
         return _json({"id": window_id, "ended": True})
 
+
+def _install_audit(bp: Blueprint, audit: AuditLog) -> None:
     @bp.get("/api/v1/audit")
     def audit_events() -> Response:
         after, limit = _int_arg("after", 0, 0, 2**62), _int_arg("limit", 500, 1, 5000)
@@ -218,8 +247,6 @@ def create_blueprint(
             {"ok": result.ok, "checked": result.checked, "problems": list(result.problems)},
             200 if result.ok else 409,
         )
-
-    return bp
 
 
 def _body() -> dict[str, Any]:
