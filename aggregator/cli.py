@@ -77,6 +77,12 @@ def _listen(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--server",
+        choices=("waitress", "granian"),
+        default=None,
+        help="WSGI server (default: granian for the wallet, waitress for the other roles)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,12 +1,25 @@
-"""Run a WSGI app under waitress, the production server for every aggregator role.
+"""Run a role's WSGI app under a production server until SIGINT or SIGTERM.
 
-Waitress serves from one process with a thread pool, which keeps each role's live state
-(breakers, health, faults) in one place and makes SIGKILL kill the whole role.
+Two servers, one contract (`serve`):
+
+- waitress (pure Python, one process with a thread pool): every role's default. Its HTTP
+  parsing and socket loop run in Python, under the same GIL as the app.
+- granian (HTTP in Rust, the app on Python threads): the wallet's default, where waitress's
+  own cost capped the whole aggregator (two wallet calls per round, each spending more CPU in
+  waitress than in the ledger). granian serves from one worker process forked from the role's
+  process; the worker inherits the app already built, dies with its parent (PR_SET_PDEATHSIG,
+  so SIGKILL of the role still kills the whole role) and runs `on_start`/`on_stop` itself.
+
+`on_start` runs in the process that serves requests, just before it does (start background
+threads there); `before_fork` (granian only) releases what must not cross a fork, such as
+open database connections.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,6 +31,9 @@ from waitress.server import create_server
 
 log = logging.getLogger(__name__)
 
+SERVERS = ("waitress", "granian")
+Hook = Callable[[], None]
+
 
 def serve(
     app: Any,
@@ -26,9 +42,29 @@ def serve(
     port: int,
     threads: int = 16,
     name: str = "aggregator",
-    on_stop: Callable[[], None] | None = None,
+    server: str = "waitress",
+    on_start: Hook | None = None,
+    on_stop: Hook | None = None,
+    before_fork: Hook | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then run `on_stop` and return."""
+    if server not in SERVERS:
+        raise ValueError(f"unknown server {server!r}; expected one of {', '.join(SERVERS)}")
+    if server == "granian":
+        _serve_granian(app, host, port, threads, name, on_start, on_stop, before_fork)
+    else:
+        _serve_waitress(app, host, port, threads, name, on_start, on_stop)
+
+
+def _serve_waitress(
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    name: str,
+    on_start: Hook | None,
+    on_stop: Hook | None,
+) -> None:
     # Requests queue behind busy threads routinely here (a region's threads wait on the
     # wallet): waitress's warning per queued request cost 12% of a loaded region's CPU.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -42,6 +78,7 @@ def serve(
         ident=name,
         clear_untrusted_proxy_headers=True,
     )
+    _announce(name, host, port, "waitress")
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -55,8 +92,9 @@ def serve(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"{name} listening on http://{host}:{port}", file=sys.stderr, flush=True)
     try:
+        if on_start is not None:
+            on_start()
         server.run()
     except (OSError, ValueError):
         # closing the server from the signal handler ends run() with a closed-socket error
@@ -65,3 +103,79 @@ def serve(
     finally:
         if on_stop is not None:
             on_stop()
+
+
+def _serve_granian(
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    name: str,
+    on_start: Hook | None,
+    on_stop: Hook | None,
+    before_fork: Hook | None,
+) -> None:
+    import multiprocessing
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    # The worker must inherit the built app (and its hooks' closures): that takes fork.
+    if multiprocessing.get_start_method(allow_none=False) != "fork":
+        multiprocessing.set_start_method("fork", force=True)
+    if before_fork is not None:
+        before_fork()
+    parent = os.getpid()
+
+    def load(_target: str) -> Any:
+        _die_with(parent)
+        if on_start is not None:
+            on_start()
+        return app
+
+    def worker(*args: Any, **kwargs: Any) -> None:
+        try:
+            Granian._spawn_wsgi_worker(*args, **kwargs)
+        finally:
+            if on_stop is not None:
+                on_stop()
+
+    granian = Granian(
+        name,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=1,
+        blocking_threads=threads,
+        backpressure=max(threads, 64),
+        workers_kill_timeout=10,
+        log_dictconfig=_GRANIAN_LOGGING,
+    )
+    _announce(name, host, port, "granian")
+    granian.serve(spawn_target=worker, target_loader=load)
+
+
+def _announce(name: str, host: str, port: int, server: str) -> None:
+    print(f"{name} listening on http://{host}:{port} ({server})", file=sys.stderr, flush=True)
+
+
+# granian's own records go through the role's logging (stderr, one format), not its stdout
+# handlers; the access log stays off.
+_GRANIAN_LOGGING: dict[str, Any] = {
+    "handlers": {},
+    "loggers": {
+        "_granian": {"level": "INFO", "propagate": True},
+        "granian.access": {"level": "WARNING", "propagate": True},
+    },
+}
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this process when `parent` dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)

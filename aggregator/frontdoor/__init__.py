@@ -150,6 +150,7 @@ def main(args: argparse.Namespace) -> int:
         port=args.port,
         threads=args.threads,
         name="frontdoor",
+        server=args.server or "waitress",
         on_stop=front.stop,
     )
     return 0

@@ -69,6 +69,7 @@ def main(args: Any) -> int:
         port=config.port,
         threads=config.threads,
         name=f"region-{config.region}",
+        server=getattr(args, "server", None) or "waitress",
         on_stop=region.close,
     )
     return 0

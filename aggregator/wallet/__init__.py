@@ -111,6 +111,7 @@ def main(args: argparse.Namespace) -> int:
             database_url=args.database,
             initial_balance=args.initial_balance,
             currency=args.currency,
+            server=args.server,
         )
         app = create_app(config)
     except ConfigError as exc:
@@ -129,6 +130,9 @@ def main(args: argparse.Namespace) -> int:
         port=config.port,
         threads=config.threads,
         name="wallet",
+        server=config.server,
         on_stop=services.close,
+        # the served process opens its own connections: none may be shared across the fork
+        before_fork=services.close,
     )
     return 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aggregator.errors import ConfigError
+from aggregator.serving import SERVERS
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ class WalletConfig:
     host: str = "127.0.0.1"
     port: int = 8200
     threads: int = 32
+    # granian: HTTP in Rust, so the two wallet calls of every round cost the wallet's one
+    # GIL less (BENCHMARKS.md, aggregator throughput)
+    server: str = "granian"
     max_stall_s: float = MAX_STALL_S  # cap on the wallet_timeout fault's stall
 
     def __post_init__(self) -> None:
@@ -42,6 +46,8 @@ class WalletConfig:
             raise ConfigError(f"currency must be a code such as 'EUR', got {self.currency!r}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads!r}")
+        if self.server not in SERVERS:
+            raise ConfigError(f"server must be one of {', '.join(SERVERS)}, got {self.server!r}")
 
     @classmethod
     def from_env(

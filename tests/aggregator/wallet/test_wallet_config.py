@@ -45,6 +45,7 @@ def test_missing_admin_token_is_generated_and_printed(capsys: pytest.CaptureFixt
         ("currency", "€"),
         ("threads", 0),
         ("admin_token", ""),
+        ("server", "gunicorn"),
     ],
 )
 def test_refused_settings_name_the_value(field: str, value: object) -> None:
@@ -74,3 +75,15 @@ def test_main_refuses_a_bad_setting(capsys: pytest.CaptureFixture[str], tmp_path
     )
     assert main(args) == 2
     assert "'12'" in capsys.readouterr().err
+
+
+def test_the_wallet_serves_on_granian_unless_told_otherwise() -> None:
+    from aggregator.cli import build_parser
+
+    assert WalletConfig(admin_token="adm").server == "granian"
+    args = build_parser().parse_args(["wallet", "--server", "waitress"])
+    assert WalletConfig.from_env({"AGGREGATOR_ADMIN_TOKEN": "a"}, server=args.server).server == (
+        "waitress"
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["wallet", "--server", "gunicorn"])

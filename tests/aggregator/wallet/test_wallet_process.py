@@ -21,9 +21,12 @@ PLAYERS = 6
 CLIENTS = 6
 
 
-def start_wallet(name: str, db: Path, env: dict[str, str], log_dir: Path) -> tuple[Proc, str]:
+def start_wallet(
+    name: str, db: Path, env: dict[str, str], log_dir: Path, server: str = "granian"
+) -> tuple[Proc, str]:
     port = free_port()
     args = ["aggregator", "wallet", "--port", str(port), "--database", f"sqlite:///{db}"]
+    args += ["--server", server]
     proc = Proc(name, [*args, "--initial-balance", "100000", "--threads", "8"], env, log_dir)
     proc.start()
     url = f"http://127.0.0.1:{port}"
@@ -70,11 +73,12 @@ class Hammer:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("server", ["granian", "waitress"])
 def test_sigkill_under_load_keeps_the_ledger_consistent(
-    tmp_path: Path, procs: list[Proc], base_env: dict[str, str]
+    server: str, tmp_path: Path, procs: list[Proc], base_env: dict[str, str]
 ) -> None:
     db = tmp_path / "var" / "wallet.db"
-    wallet, url = start_wallet("wallet", db, base_env, tmp_path)
+    wallet, url = start_wallet("wallet", db, base_env, tmp_path, server)
     procs.append(wallet)
     hammer = Hammer(url, _register(url))
     threads = [
@@ -91,7 +95,7 @@ def test_sigkill_under_load_keeps_the_ledger_consistent(
     assert len(hammer.ok) >= 300, "the load never got going"
     assert wallet.popen is not None and wallet.popen.returncode == -signal.SIGKILL
 
-    again, hammer.url = start_wallet("wallet-restarted", db, base_env, tmp_path)
+    again, hammer.url = start_wallet("wallet-restarted", db, base_env, tmp_path, server)
     procs.append(again)
     with requests.Session() as http:
         _check_after_restart(http, hammer)
