@@ -142,7 +142,6 @@ def main(args: argparse.Namespace) -> int:
     )
     app = create_app(config)
     front: FrontDoor = app.extensions["frontdoor"]
-    front.start()
     log.info("front door regions: %s", {r.id: (r.url, r.weight) for r in regions})
     serve(
         app,
@@ -151,6 +150,7 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
         name="frontdoor",
         server=args.server or "waitress",
+        on_start=front.start,  # its health checks run where the requests are served
         on_stop=front.stop,
     )
     return 0

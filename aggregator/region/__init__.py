@@ -53,8 +53,6 @@ def main(args: Any) -> int:
         print(f"aggregator serve: {exc}", file=sys.stderr)
         return 2
     region: Region = app.extensions["region"]
-    region.worker.start()
-    region.probes.start()
     log.info(
         "region %s: %d providers, %d games, wallet %s, database %s",
         config.region,
@@ -70,9 +68,17 @@ def main(args: Any) -> int:
         threads=config.threads,
         name=f"region-{config.region}",
         server=getattr(args, "server", None) or "waitress",
+        # the background threads run where the requests are served (granian: the worker)
+        on_start=lambda: _start(region),
         on_stop=region.close,
+        before_fork=region.engine.dispose,
     )
     return 0
+
+
+def _start(region: Region) -> None:
+    region.worker.start()
+    region.probes.start()
 
 
 def _redacted(url: str) -> str:

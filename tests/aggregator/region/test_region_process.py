@@ -1,5 +1,5 @@
-"""`aggregator serve` as a real process: serves, runs the retry worker, keeps state over a restart
-and stops cleanly on SIGTERM."""
+"""`aggregator serve` as a real process, on either server: serves, runs the retry worker in the
+serving process, keeps state over a restart and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ def http() -> Iterator[requests.Session]:
 
 
 def start_region(
-    procs: list[Proc], env: dict[str, str], tmp_path: Path, wallet_url: str, port: int
+    procs: list[Proc],
+    env: dict[str, str],
+    tmp_path: Path,
+    wallet_url: str,
+    port: int,
+    server: str = "waitress",
 ) -> Proc:
     proc = Proc(
         f"region-{len(procs)}",
@@ -40,6 +45,8 @@ def start_region(
             wallet_url,
             "--database",
             f"sqlite:///{tmp_path}/region.db",
+            "--server",
+            server,
         ],
         env,
         tmp_path,
@@ -50,7 +57,9 @@ def start_region(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("server", ["waitress", "granian"])
 def test_serve_plays_retries_and_restarts(
+    server: str,
     procs: list[Proc],
     base_env: dict[str, str],
     tmp_path: Path,
@@ -60,7 +69,7 @@ def test_serve_plays_retries_and_restarts(
     wallet, served = fake_wallet
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_region(procs, base_env, tmp_path, served.url, port)
+    proc = start_region(procs, base_env, tmp_path, served.url, port, server)
     launch = http.post(
         url + "/player/launch",
         json={"user": "p1", "token": "t", "currency": "EUR", "category": "crash"},
@@ -89,9 +98,9 @@ def test_serve_plays_retries_and_restarts(
     assert proc.popen is not None
     proc.popen.terminate()
     assert proc.popen.wait(timeout=15) == 0
-    assert "listening on" in proc.log()
+    assert f"listening on {url} ({server})" in proc.log()
 
-    start_region(procs, base_env, tmp_path, served.url, port)
+    start_region(procs, base_env, tmp_path, served.url, port, server)
     state = http.get(url + "/admin/state", headers=ADMIN, timeout=5).json()
     spribe = next(p for p in state["providers"] if p["id"] == "spribe")
     assert spribe["isolated"] is True and spribe["reason"] == "restart"
