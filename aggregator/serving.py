@@ -146,6 +146,7 @@ def _serve_granian(
         port=port,
         interface=Interfaces.WSGI,
         workers=1,
+        websockets=False,
         blocking_threads=threads,
         backpressure=max(threads, 64),
         workers_kill_timeout=10,
@@ -159,12 +160,22 @@ def _announce(name: str, host: str, port: int, server: str) -> None:
     print(f"{name} listening on http://{host}:{port} ({server})", file=sys.stderr, flush=True)
 
 
+class _MeasuredThreadCount(logging.Filter):
+    """Drops granian's advice against more Python threads than 2 x cores + 1: the wallet's
+    threads mostly wait (on its writer lock, or in a stall fault), and 32 measured faster than
+    8 here (BENCHMARKS.md), so the warning would only mislead whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Configuration allows spawning up to")
+
+
 # granian's own records go through the role's logging (stderr, one format), not its stdout
 # handlers; the access log stays off.
 _GRANIAN_LOGGING: dict[str, Any] = {
+    "filters": {"measured_thread_count": {"()": _MeasuredThreadCount}},
     "handlers": {},
     "loggers": {
-        "_granian": {"level": "INFO", "propagate": True},
+        "_granian": {"level": "INFO", "propagate": True, "filters": ["measured_thread_count"]},
         "granian.access": {"level": "WARNING", "propagate": True},
     },
 }

@@ -41,10 +41,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from aggregator.reconcile import drain_queues, fetch_ledger, reconcile  # noqa: E402
 
+# the package is imported: this directory's own modules may come back on the path
+sys.path.append(str(Path(__file__).resolve().parent))
+from procstat import cpu_seconds, serving_pid  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-admin-token"
 BEGIN, END = "<!-- aggregator:begin -->", "<!-- aggregator:end -->"
-TICK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
 
@@ -54,16 +57,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
 class Cluster:
     """wallet + region eu + front door, each a process logging into `workdir`."""
 
-    def __init__(self, workdir: Path, threads: int) -> None:
+    def __init__(self, workdir: Path, threads: int, wallet_server: str) -> None:
         self.workdir = workdir
+        self.wallet_server = wallet_server
         self.env = {
             **os.environ,
             "AGGREGATOR_ADMIN_TOKEN": TOKEN,
@@ -78,7 +77,7 @@ class Cluster:
     def start(self) -> None:
         t = str(self.threads)
         self._spawn("wallet", "wallet", "--database", f"sqlite:///{self.workdir / 'wallet.db'}",
-                    "--threads", t)  # fmt: skip
+                    "--threads", t, "--server", self.wallet_server)  # fmt: skip
         region_db = f"sqlite:///{self.workdir / 'eu.db'}"
         self._spawn("eu", "serve", "--region", "eu", "--wallet-url", self.url["wallet"],
                     "--database", region_db, "--threads", t)  # fmt: skip
@@ -123,6 +122,7 @@ class Cluster:
 
 @dataclass(frozen=True, kw_only=True)
 class Step:
+    wallet_server: str
     mode: str
     offered: float
     achieved: float
@@ -164,6 +164,7 @@ def run_step(cluster: Cluster, mode: str, rate: float, args: argparse.Namespace,
     drain_queues([cluster.url["eu"]], TOKEN, timeout_s=60)
     result = reconcile(report, fetch_ledger(cluster.url["wallet"], TOKEN, report["players"]))
     return Step(
+        wallet_server=cluster.wallet_server,
         mode=mode,
         offered=rate,
         achieved=definite / elapsed if elapsed else 0.0,
@@ -195,7 +196,8 @@ def sweep(cluster: Cluster, args: argparse.Namespace) -> Iterator[Step]:
 def describe(step: Step) -> str:
     cpu = " ".join(f"{k}={v:.0f}%" for k, v in step.cpu_pct.items())
     return (
-        f"{step.mode:9} offered {step.offered:5.0f}/s achieved {step.achieved:6.1f}/s"
+        f"wallet on {step.wallet_server:8} {step.mode:9} offered {step.offered:5.0f}/s"
+        f" achieved {step.achieved:6.1f}/s"
         f" p50 {step.p50} ms p99 {step.p99} ms cpu {cpu} reconciled={step.reconciled}"
     )
 
@@ -220,7 +222,7 @@ def profile(cluster: Cluster, args: argparse.Namespace, rate: float, seconds: fl
         record = ["record", "--gil", "-r", "250", "-d", str(int(seconds)), "-f", "raw", "-o"]
         with (cluster.workdir / f"{name}.py-spy.log").open("ab") as log:
             spies[name] = subprocess.Popen(
-                [spy, *record, str(out), "-p", str(proc.pid)], stdout=log, stderr=log
+                [spy, *record, str(out), "-p", str(serving_pid(proc.pid))], stdout=log, stderr=log
             )
     for spied in spies.values():
         spied.wait(timeout=seconds + 60)
@@ -290,14 +292,17 @@ def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: f
         total_ms = sum(s.cpu_ms.values())
         ceiling = CORES * 1000 / total_ms if total_ms else 0.0
         rows.append(
-            f"| {s.mode} | {s.offered:.0f} | {s.achieved:.1f} | {s.p50} | {s.p99} |"
+            f"| {s.wallet_server} | {s.mode} | {s.offered:.0f} | {s.achieved:.1f} | {s.p50} |"
+            f" {s.p99} |"
             f" {s.settled}/{s.failed}/{s.unknown} | {s.dropped} | {cpu} | {total_ms:.1f} ms"
             f" = {ceiling:.0f}/s | {money} |"
         )
-    best = {
-        m: max((s.achieved for s in steps if s.mode == m), default=0.0)
-        for m in ("direct", "frontdoor")
-    }
+    servers = list(dict.fromkeys(s.wallet_server for s in steps))
+    best = [
+        f"wallet on {server}: {_best(steps, server, 'direct'):.0f} rounds/s direct to the"
+        f" region, {_best(steps, server, 'frontdoor'):.0f} through the front door"
+        for server in servers
+    ]
     return "\n".join([
         BEGIN,
         "## Aggregator throughput (`benchmarks/aggregator.py`)",
@@ -305,14 +310,15 @@ def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: f
         f"Machine: {machine()}; 1-minute load average {load:.1f} when the run started"
         " (other work on the machine takes cores from the figures below).",
         f"Settings: wallet (SQLite) + one region (SQLite retry queue) + front door as processes,"
-        f" {args.threads} waitress threads (front door {2 * args.threads}); the load generator"
+        f" {args.threads} server threads each (front door {2 * args.threads}); region and front"
+        " door on waitress, the wallet on each server of the first column (a fresh set of"
+        " processes per wallet server); the load generator"
         f" on the same machine, {args.players} players, {args.concurrency} worker threads,"
         f" {args.duration:g} s per step, open loop; the sweep stops at the first step below"
         f" 90% of the offered rate. `direct`: load generator -> region; `frontdoor`: load"
         f" generator -> front door -> region.",
         "",
-        f"**Best achieved: {best['direct']:.0f} rounds/s direct to the region,"
-        f" {best['frontdoor']:.0f} rounds/s through the front door** (target: 500).",
+        f"**Best achieved (target: 500): {'; '.join(best)}.**",
         "",
         "Achieved = rounds with a definite answer per second. CPU: share of one core over the"
         " step, and in brackets CPU milliseconds per round. Rounds: settled/failed/unknown."
@@ -320,9 +326,9 @@ def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: f
         f" Ceiling: the rate at which all {CORES} cores would be busy at that CPU cost per"
         " round (every process of the path included, the load generator too).",
         "",
-        "| mode | offered /s | achieved /s | p50 ms | p99 ms | rounds | dropped"
+        "| wallet | mode | offered /s | achieved /s | p50 ms | p99 ms | rounds | dropped"
         " | CPU per process | CPU per round = ceiling | ledger |",
-        "|---|---:|---:|---:|---:|---|---:|---|---|---|",
+        "|---|---|---:|---:|---:|---:|---|---:|---|---|---|",
         *rows,
         "",
         profile_md.strip(),
@@ -340,32 +346,43 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(text)
 
 
+def _best(steps: list[Step], server: str, mode: str) -> float:
+    return max((s.achieved for s in steps if (s.wallet_server, s.mode) == (server, mode)),
+               default=0.0)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="100,200,300,400,500,600")
+    parser.add_argument("--rates", default="200,300,400,500,600,700,800,900,1000")
     parser.add_argument("--modes", default="direct,frontdoor")
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--wallet-servers", default="granian,waitress",
+                        help="a fresh cluster per wallet server, in this order")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="py-spy each server at the end")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench-aggregator-") as tmp:
-        cluster = Cluster(Path(tmp), args.threads)
-        try:
-            cluster.start()
-            steps = list(sweep(cluster, args))
-            profile_md = ""
-            if args.profile:
-                top = max(steps, key=lambda s: s.achieved)
-                profile_md = "### Where the time goes (py-spy, front door path)\n" + profile(
-                    cluster, args, top.offered, 8.0
-                )
-        finally:
-            cluster.stop()
+    steps: list[Step] = []
+    profile_md = ""
+    for server in args.wallet_servers.split(","):
+        with tempfile.TemporaryDirectory(prefix="bench-aggregator-") as tmp:
+            cluster = Cluster(Path(tmp), args.threads, server)
+            try:
+                cluster.start()
+                ran = list(sweep(cluster, args))
+                steps += ran
+                if args.profile and not profile_md:
+                    top = max(ran, key=lambda s: s.achieved)
+                    profile_md = (
+                        f"### Where the time goes (py-spy, front door path, wallet on {server})\n"
+                        + profile(cluster, args, top.offered, 8.0)
+                    )
+            finally:
+                cluster.stop()
     section = render(steps, args, profile_md, load)
     print(section)
     if not args.no_write:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from procstat import cpu_seconds  # this directory is on the path: the script runs from it
 
 ADMIN = "bench-admin-token"
 
@@ -49,15 +50,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_wallet(database: str, port: int, threads: int) -> subprocess.Popen[bytes]:
+def start_wallet(database: str, port: int, threads: int, server: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "AGGREGATOR_ADMIN_TOKEN": ADMIN, "WALLET_TOKEN_SECRET": "bench"}
     args = ["--port", str(port), "--threads", str(threads), "--database", database]
+    args += ["--server", server]
     proc = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "wallet", *args, "--initial-balance", str(10**12)],
         env=env,
@@ -142,7 +138,7 @@ def load(args: argparse.Namespace, port: int, players: list[tuple[str, str]]) ->
 
 def run(args: argparse.Namespace) -> None:
     port = free_port()
-    proc = start_wallet(args.database, port, args.server_threads)
+    proc = start_wallet(args.database, port, args.server_threads, args.server)
     pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1)
     try:
         players = [
@@ -174,7 +170,8 @@ def report(
         f"machine: {platform.platform()}, {os.cpu_count()} cpus, python {platform.python_version()}"
     )
     print(
-        f"database: {args.database.split('@')[-1]}, server threads {args.server_threads}, "
+        f"database: {args.database.split('@')[-1]}, server {args.server}, "
+        f"server threads {args.server_threads}, "
         f"client threads {args.clients}, players {args.players}, duration {elapsed:.1f}s"
     )
     print(
@@ -196,6 +193,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--players", type=int, default=64)
     parser.add_argument("--server-threads", type=int, default=32)
+    parser.add_argument("--server", choices=("granian", "waitress"), default="granian")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.database is None:
