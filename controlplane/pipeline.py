@@ -52,7 +52,8 @@ from controlplane.runbooks.load import load_runbooks
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
 from controlplane.series import SeriesSource
-from controlplane.slo import generate_rule_file, load_specs
+from controlplane.slo import SLOSpec, generate_rule_file, load_specs
+from controlplane.slo import api as slo_api
 
 log = logging.getLogger(__name__)
 RESEND_DELAY_MS = 5_000
@@ -184,7 +185,8 @@ def build_pipeline(
         external_url=config.external_url,
         resend_delay_ms=RESEND_DELAY_MS,
     )
-    rules.update(rule_groups(config.rules_dir))
+    specs = slo_specs(config.rules_dir)
+    rules.update(rule_groups(config.rules_dir, specs))
 
     def start() -> None:
         migrations.upgrade(db)
@@ -201,7 +203,13 @@ def build_pipeline(
         executor.shutdown(wait=True, cancel_futures=True)
         db.dispose()
 
-    blueprints = (rules_api.create_blueprint(rules), notify.blueprint, runbooks_bp)
+    slos = [slo for spec in specs for slo in spec.slos]
+    blueprints = (
+        rules_api.create_blueprint(rules),
+        notify.blueprint,
+        runbooks_bp,
+        slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
+    )
     return Pipeline(
         blueprints=blueprints,
         rules=rules,
@@ -265,15 +273,21 @@ def interruptible_sleep(stopping: threading.Event, seconds: float) -> None:
         raise ShutdownRequested("control plane stopping")
 
 
-def rule_groups(rules_dir: Path) -> list[RuleGroup]:
-    """The rule files under `rules_dir` and the rules generated from its `slo/` specs."""
+def slo_specs(rules_dir: Path) -> list[SLOSpec]:
+    """The SLO specs of `rules_dir/slo/`, if it has one."""
+    slo_dir = rules_dir / "slo"
+    return load_specs(slo_dir) if slo_dir.is_dir() else []
+
+
+def rule_groups(rules_dir: Path, specs: Sequence[SLOSpec] | None = None) -> list[RuleGroup]:
+    """The rule files under `rules_dir` and the rules generated from its `slo/` specs (`specs`
+    when the caller loaded them already)."""
     files, _not_rules = rule_files([rules_dir])
     groups = load_files(files)
-    slo_dir = rules_dir / "slo"
-    if slo_dir.is_dir():
-        specs = load_specs(slo_dir)
-        if specs:
-            groups += parse_text(generate_rule_file(specs), f"{slo_dir} (generated)")
+    specs = slo_specs(rules_dir) if specs is None else specs
+    if specs:
+        where = f"{rules_dir / 'slo'} (generated)"
+        groups += parse_text(generate_rule_file(specs), where)
     return groups
 
 
