@@ -62,8 +62,20 @@ class ActionRunner:
         self._clock, self._sleep = clock, sleep
         self._timeout, self._retries, self._poll = timeout_s, retries, poll_s
 
-    def run(self, action: str, params: Mapping[str, Any], idempotency_key: str) -> ActionResult:
+    def run(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        idempotency_key: str,
+        *,
+        started_at: float | None = None,
+    ) -> ActionResult:
+        """`started_at`: when the step first started. A step resumed after a restart counts its
+        `wait` duration and its `check` window from then, not again from zero."""
         self._sleep(0)  # the interruption point: no step starts once shutdown has begun
+        if action in ("wait", "check"):
+            elapsed = 0.0 if started_at is None else max(0.0, self._clock() - started_at)
+            return self._wait(params, elapsed) if action == "wait" else self._check(params, elapsed)
         name = "_notify_action" if action == "notify" else "_" + action.replace(".", "_")
         handler = getattr(self, name)
         result: ActionResult = handler(params, idempotency_key)
@@ -111,13 +123,14 @@ class ActionRunner:
         self._notify(str(p.get("severity", "info")), str(p["message"]), {"step": key})
         return ActionResult(ok=True, detail={"notified": p["message"]})
 
-    def _wait(self, p: Mapping[str, Any], _key: str) -> ActionResult:
-        seconds = parse_duration(str(p["duration"]))
+    def _wait(self, p: Mapping[str, Any], elapsed: float) -> ActionResult:
+        seconds = max(0.0, parse_duration(str(p["duration"])) - elapsed)
         self._sleep(seconds)
         return ActionResult(ok=True, detail={"waited_s": seconds})
 
-    def _check(self, p: Mapping[str, Any], _key: str) -> ActionResult:
-        within = parse_duration(str(p.get("within", "0s")))
+    def _check(self, p: Mapping[str, Any], elapsed: float) -> ActionResult:
+        # a window already over still gets one look at the condition
+        within = max(0.0, parse_duration(str(p.get("within", "0s"))) - elapsed)
         held = self.holds_within(str(p["expr"]), within)
         return ActionResult(ok=held, detail={"expr": p["expr"], "held": held})
 

@@ -122,7 +122,7 @@ class Executor:
                 continue
             if record.state == "failed":
                 return step.id
-            result = self._act(step, ctx, record.idempotency_key)
+            result = self._act(step, ctx, record.idempotency_key, record.started_at)
             self._store.finish_step(ex.id, phase, step.id, ok=result.ok, result=result.detail)
             self._audit.append(
                 "step",
@@ -139,9 +139,9 @@ class Executor:
                 return step.id
         return None
 
-    def _act(self, step: Step, ctx: templates.Context, key: str) -> ActionResult:
+    def _act(self, step: Step, ctx: templates.Context, key: str, started_at: float) -> ActionResult:
         try:
             params: Mapping[str, Any] = render_params(step, ctx)
-            return self._runner.run(step.action, params, key)
+            return self._runner.run(step.action, params, key, started_at=started_at)
         except (ConfigError, KeyError, ValueError) as exc:
             return ActionResult(ok=False, detail={"error": str(exc)})

@@ -224,3 +224,73 @@ def test_a_refused_trigger_is_retried_later_in_the_same_episode(make_world: Any)
     )
     [retried] = w.remediator.on_alert(firing())
     assert (w.store.get(retried.id) or retried).state is State.SUCCEEDED
+
+
+WAITING = """
+name: isolate-and-watch
+trigger: {alert: ProviderLaunchFailing}
+mode: auto
+steps:
+  - id: isolate
+    action: provider.isolate
+    with: {region: "{{ $labels.region }}", provider: "{{ $labels.provider }}"}
+  - id: settle
+    action: wait
+    with: {duration: 30s}
+  - id: watch
+    action: check
+    with: {expr: 'healthy{region="eu"}', within: 20s}
+"""
+
+
+def test_a_resumed_wait_and_check_count_from_when_the_step_first_started(
+    make_world: Any,
+) -> None:
+    w = make_world(WAITING)
+    ex = w.store.create(
+        runbook="isolate-and-watch",
+        mode="auto",
+        state=State.RUNNING,
+        target_key="provider/eu/pv3",
+        trigger="alert",
+        labels={"region": "eu", "provider": "pv3"},
+        requested_by="controlplane",
+    )
+    w.store.begin_step(ex.id, "steps", "isolate", "provider.isolate")
+    w.store.finish_step(ex.id, "steps", "isolate", ok=True, result={})
+    w.store.begin_step(ex.id, "steps", "settle", "wait")  # the process dies 20 s into the wait
+    w.clock.now += 20
+
+    resumed_at = w.clock.now
+    assert w.rebuild().resume() == [ex.id]
+    settle = w.store.step(ex.id, "steps", "settle")
+    assert settle is not None and settle.result["waited_s"] == pytest.approx(10, abs=0.01)
+    # the check never held: it gave up after its own 20 s window, which began after the wait
+    final = w.store.get(ex.id)
+    assert final is not None and final.state is State.FAILED
+    assert w.clock.now - resumed_at == pytest.approx(30, abs=2)
+    assert w.admin.acted == []  # the isolate step was done before the crash: not sent again
+
+
+def test_a_check_resumed_after_its_window_still_looks_once(make_world: Any) -> None:
+    w = make_world(WAITING)
+    w.querier.holding.add('healthy{region="eu"}')
+    ex = w.store.create(
+        runbook="isolate-and-watch",
+        mode="auto",
+        state=State.RUNNING,
+        target_key="provider/eu/pv3",
+        trigger="alert",
+        labels={"region": "eu", "provider": "pv3"},
+        requested_by="controlplane",
+    )
+    for step, action in (("isolate", "provider.isolate"), ("settle", "wait")):
+        w.store.begin_step(ex.id, "steps", step, action)
+        w.store.finish_step(ex.id, "steps", step, ok=True, result={})
+    w.store.begin_step(ex.id, "steps", "watch", "check")
+    w.clock.now += 600  # down for ten minutes, far past the 20 s window
+
+    assert w.rebuild().resume() == [ex.id]
+    final = w.store.get(ex.id)
+    assert final is not None and final.state is State.SUCCEEDED
+    assert w.querier.asked.count('healthy{region="eu"}') == 1
