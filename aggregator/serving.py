@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from waitress import wasyncore
@@ -50,21 +51,30 @@ def serve(
     """Serve until SIGINT or SIGTERM, then run `on_stop` and return."""
     if server not in SERVERS:
         raise ValueError(f"unknown server {server!r}; expected one of {', '.join(SERVERS)}")
+    role = _Role(app, host, port, threads, name, on_start or _nothing, on_stop or _nothing)
     if server == "granian":
-        _serve_granian(app, host, port, threads, name, on_start, on_stop, before_fork)
+        _serve_granian(role, before_fork or _nothing)
     else:
-        _serve_waitress(app, host, port, threads, name, on_start, on_stop)
+        _serve_waitress(role)
 
 
-def _serve_waitress(
-    app: Any,
-    host: str,
-    port: int,
-    threads: int,
-    name: str,
-    on_start: Hook | None,
-    on_stop: Hook | None,
-) -> None:
+def _nothing() -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class _Role:
+    app: Any
+    host: str
+    port: int
+    threads: int
+    name: str
+    on_start: Hook
+    on_stop: Hook
+
+
+def _serve_waitress(role: _Role) -> None:
+    app, host, port, threads, name = role.app, role.host, role.port, role.threads, role.name
     # Requests queue behind busy threads routinely here (a region's threads wait on the
     # wallet): waitress's warning per queued request cost 12% of a loaded region's CPU.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -93,28 +103,17 @@ def _serve_waitress(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        if on_start is not None:
-            on_start()
+        role.on_start()
         server.run()
     except (OSError, ValueError):
         # closing the server from the signal handler ends run() with a closed-socket error
         if not stopping.is_set():
             raise
     finally:
-        if on_stop is not None:
-            on_stop()
+        role.on_stop()
 
 
-def _serve_granian(
-    app: Any,
-    host: str,
-    port: int,
-    threads: int,
-    name: str,
-    on_start: Hook | None,
-    on_stop: Hook | None,
-    before_fork: Hook | None,
-) -> None:
+def _serve_granian(role: _Role, before_fork: Hook) -> None:
     import multiprocessing
 
     from granian import Granian
@@ -123,36 +122,33 @@ def _serve_granian(
     # The worker must inherit the built app (and its hooks' closures): that takes fork.
     if multiprocessing.get_start_method(allow_none=False) != "fork":
         multiprocessing.set_start_method("fork", force=True)
-    if before_fork is not None:
-        before_fork()
+    before_fork()
     parent = os.getpid()
 
     def load(_target: str) -> Any:
         _die_with(parent)
-        if on_start is not None:
-            on_start()
-        return app
+        role.on_start()
+        return role.app
 
     def worker(*args: Any, **kwargs: Any) -> None:
         try:
             Granian._spawn_wsgi_worker(*args, **kwargs)
         finally:
-            if on_stop is not None:
-                on_stop()
+            role.on_stop()
 
     granian = Granian(
-        name,
-        address=host,
-        port=port,
+        role.name,
+        address=role.host,
+        port=role.port,
         interface=Interfaces.WSGI,
         workers=1,
         websockets=False,
-        blocking_threads=threads,
-        backpressure=max(threads, 64),
+        blocking_threads=role.threads,
+        backpressure=max(role.threads, 64),
         workers_kill_timeout=10,
         log_dictconfig=_GRANIAN_LOGGING,
     )
-    _announce(name, host, port, "granian")
+    _announce(role.name, role.host, role.port, "granian")
     granian.serve(spawn_target=worker, target_loader=load)
 
 

@@ -28,6 +28,19 @@ def resolved(fp: str = "fp1", at: float = 999_000.0) -> AlertEvent:
     return AlertEvent(labels=LABELS, fingerprint=fp, firing=False, active_at=at)
 
 
+def running(world: Any, runbook: str) -> Any:
+    """An execution as a process killed mid-run leaves it: RUNNING, on pv3 in eu."""
+    return world.store.create(
+        runbook=runbook,
+        mode="auto",
+        state=State.RUNNING,
+        target_key="provider/eu/pv3",
+        trigger="alert",
+        labels={"region": "eu", "provider": "pv3"},
+        requested_by="controlplane",
+    )
+
+
 def kinds(world: Any, execution_id: str) -> list[str]:
     return [e.kind for e in world.log.events(execution_id=execution_id)]
 
@@ -167,15 +180,7 @@ def test_resume_after_a_crash_resends_the_in_flight_step_with_the_same_key(make_
     w = make_world(DESIGN_EXAMPLE)
     w.querier.holding.add(VERIFY)
     # what a process killed after sending the isolate call but before recording it leaves behind
-    ex = w.store.create(
-        runbook="isolate-provider",
-        mode="auto",
-        state=State.RUNNING,
-        target_key="provider/eu/pv3",
-        trigger="alert",
-        labels={"region": "eu", "provider": "pv3"},
-        requested_by="controlplane",
-    )
+    ex = running(w, "isolate-provider")
     w.store.begin_step(ex.id, "steps", "isolate", "provider.isolate")
     w.admin.seen[f"{ex.id}:steps:isolate"] = {"ok": True}  # the aggregator did act on it
     w.admin.acted.append("/admin/providers/pv3/isolate")
@@ -247,15 +252,7 @@ def test_a_resumed_wait_and_check_count_from_when_the_step_first_started(
     make_world: Any,
 ) -> None:
     w = make_world(WAITING)
-    ex = w.store.create(
-        runbook="isolate-and-watch",
-        mode="auto",
-        state=State.RUNNING,
-        target_key="provider/eu/pv3",
-        trigger="alert",
-        labels={"region": "eu", "provider": "pv3"},
-        requested_by="controlplane",
-    )
+    ex = running(w, "isolate-and-watch")
     w.store.begin_step(ex.id, "steps", "isolate", "provider.isolate")
     w.store.finish_step(ex.id, "steps", "isolate", ok=True, result={})
     w.store.begin_step(ex.id, "steps", "settle", "wait")  # the process dies 20 s into the wait
@@ -275,15 +272,7 @@ def test_a_resumed_wait_and_check_count_from_when_the_step_first_started(
 def test_a_check_resumed_after_its_window_still_looks_once(make_world: Any) -> None:
     w = make_world(WAITING)
     w.querier.holding.add('healthy{region="eu"}')
-    ex = w.store.create(
-        runbook="isolate-and-watch",
-        mode="auto",
-        state=State.RUNNING,
-        target_key="provider/eu/pv3",
-        trigger="alert",
-        labels={"region": "eu", "provider": "pv3"},
-        requested_by="controlplane",
-    )
+    ex = running(w, "isolate-and-watch")
     for step, action in (("isolate", "provider.isolate"), ("settle", "wait")):
         w.store.begin_step(ex.id, "steps", step, action)
         w.store.finish_step(ex.id, "steps", step, ok=True, result={})
