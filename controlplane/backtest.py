@@ -73,6 +73,7 @@ class Episode:
     firing_at_ms: int | None = None
     resolved_at_ms: int | None = None
     cancelled_at_ms: int | None = None
+    value: float | None = None  # the alert's value when it fired (what `$value` renders)
 
     @property
     def status(self) -> EpisodeStatus:
@@ -143,7 +144,7 @@ class _Episodes:
             if current is None:
                 current = Episode(pending_at_ms=alert.active_at_ms)
             if current.firing_at_ms is None and alert.fired_at_ms is not None:
-                current = replace(current, firing_at_ms=alert.fired_at_ms)
+                current = replace(current, firing_at_ms=alert.fired_at_ms, value=alert.value)
             self.open[alert.labels] = current
         for labels in [lb for lb in self.open if lb not in seen]:
             self._close(labels, self.open[labels], t_ms)

@@ -1,6 +1,6 @@
-"""replay recorded telemetry through rule files and report what would have fired
+"""replay recorded telemetry through rules and runbooks: what would have fired and acted
 
-    controlplane backtest --from export.npz --rules rules/
+    controlplane backtest --from export.npz --rules rules/ [--runbooks runbooks/ | --no-runbooks]
     controlplane backtest --from http://prometheus:9090 --start 2024-05-01T10:00:00Z \\
         --end 2024-05-01T12:00:00Z [--step 15s] [--json]
 
@@ -8,9 +8,12 @@
 API, from which the raw samples of the metrics the rules read are fetched in chunks (a
 range-vector selector per metric at successive times; see `fetch_prometheus`). Prints, per
 alerting rule and per alert, when it went pending, fired and resolved (UTC and the offset from
-the start), then a summary; `--json` prints the same as one JSON document. A progress bar goes
-to stderr when the replay takes more than a moment. Any problem (unreadable file, unreachable
-or non-Prometheus URL, bad rules) is one line per problem on stderr and exit code 1.
+the start), then what the runbooks would have done with the alerts that fired (see
+backtestplan.py; `--runbooks` defaults to the config's runbooks directory, skipped when that
+does not exist), then a summary; `--json` prints the same as one JSON document. A progress bar
+goes to stderr when the replay takes more than a moment. Any problem (unreadable file,
+unreachable or non-Prometheus URL, bad rules, bad config) is one line per problem on stderr and
+exit code 1; a malformed runbook file is exit code 2.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,13 +38,17 @@ from controlplane.backtest import (
 from controlplane.backtestfetch import (
     fetch_prometheus,
 )
-from controlplane.config import format_duration
-from controlplane.errors import ControlPlaneError
+from controlplane.backtestplan import PlannedRun, fired_episodes, plan
+from controlplane.backtestplanview import plan_json, plan_lines
+from controlplane.config import Config, format_duration, load_config
+from controlplane.errors import ConfigError, ControlPlaneError
 from controlplane.progress import ProgressBar, _bar, _quiet
 from controlplane.querycli import iso, parse_when
 from controlplane.remote import RemotePrometheus
 from controlplane.rules.load import RuleFileError, load_files, rule_files
 from controlplane.rules.model import RuleGroup
+from controlplane.runbooks.load import load_runbook, load_runbooks
+from controlplane.runbooks.model import Runbook
 from controlplane.series import (
     Labels,
     SeriesBatch,
@@ -78,6 +86,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="evaluate group by group at every step, as live (slow; used anyway when the "
         "rules need it)",
     )  # fmt: skip
+    parser.add_argument(
+        "--runbooks", metavar="DIR_OR_FILE",
+        help="runbooks to plan with the alerts that fired (default: the config's runbooks_dir)",
+    )  # fmt: skip
+    parser.add_argument("--no-runbooks", action="store_true", help="report alerts only")
+    parser.add_argument(
+        "--config", default=None,
+        help="control plane config, for runbooks_dir and the automation budget "
+        "(default $CONTROLPLANE_CONFIG)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -93,6 +111,16 @@ def run(
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
+        config = None if args.no_runbooks else load_config(args.config)
+    except ConfigError as exc:
+        print(f"{PREFIX}: {exc}", file=err)
+        return 1
+    try:  # before the replay, which may be long: a broken runbook is found at once
+        planning = _planning(args, config)
+    except ConfigError as exc:
+        print(f"{PREFIX}: {exc}", file=err)
+        return 2
+    try:
         report = _backtest(args, err, clock, monotonic)
     except RuleFileError as exc:
         for problem in exc.problems:
@@ -101,13 +129,61 @@ def run(
     except (ControlPlaneError, ValueError) as exc:
         print(f"{PREFIX}: {exc}", file=err)
         return 1
+    _print(args, report, planning, out)
+    return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Planning:
+    directory: str
+    runbooks: tuple[Runbook, ...]
+    budget: tuple[int, float]  # automated actions per window (s), from the config
+
+
+def _planning(args: argparse.Namespace, config: Config | None) -> _Planning | None:
+    """The runbooks to plan with; none with --no-runbooks, or when the config's default
+    directory is not there (an explicit --runbooks must be)."""
+    if config is None:
+        return None
+    path = Path(args.runbooks) if args.runbooks else config.runbooks_dir
+    if not path.exists():
+        if args.runbooks:
+            raise ConfigError(f"{args.runbooks!r}: no such runbook file or directory")
+        return None
+    return _Planning(
+        directory=str(path),
+        runbooks=tuple(load_runbooks(path) if path.is_dir() else [load_runbook(path)]),
+        budget=(config.automation.budget_max_actions, config.automation.budget_window_s),
+    )
+
+
+def _print(
+    args: argparse.Namespace, report: BacktestReport, planning: _Planning | None, out: TextIO
+) -> None:
+    runs: tuple[PlannedRun, ...] | None = None
+    section: list[str] = []
+    if planning is not None:
+        max_actions, window_s = planning.budget
+        runs = plan(
+            fired_episodes(report),
+            planning.runbooks,
+            end_ms=report.end_ms,
+            budget_max_actions=max_actions,
+            budget_window_s=window_s,
+        )
+        section = plan_lines(
+            runs, planning.runbooks, report, directory=planning.directory, budget=planning.budget
+        )
     if args.json:
         body = report_json(report, source=args.source, rules=args.rules)
+        summary_ = body.pop("summary")
+        body["runbooks_dir"] = planning.directory if planning else None
+        body["runbooks"] = None if runs is None else plan_json(runs, report.start_ms)
+        body["summary"] = summary_
         print(json.dumps(body, indent=2), file=out)
-    else:
-        for line in render(report, source=args.source, rules=args.rules):
-            print(line, file=out)
-    return 0
+        return
+    for line in render(report, source=args.source, rules=args.rules, before_summary=section):
+        print(line, file=out)
 
 
 def _backtest(
@@ -167,9 +243,6 @@ def _samples(
     return batch, start_ms, end_ms
 
 
-# -- fetching from a Prometheus-compatible API ------------------------------------------------
-
-
 _MOMENTS = (
     ("pending", "pending_at_ms"),
     ("firing", "firing_at_ms"),
@@ -225,7 +298,13 @@ def _header(report: BacktestReport, source: str, rules: Sequence[str]) -> list[s
     ]
 
 
-def render(report: BacktestReport, *, source: str, rules: Sequence[str]) -> list[str]:
+def render(
+    report: BacktestReport,
+    *,
+    source: str,
+    rules: Sequence[str],
+    before_summary: Sequence[str] = (),
+) -> list[str]:
     lines = _header(report, source, rules)
     quiet = []
     for history in report.rules:
@@ -249,6 +328,7 @@ def render(report: BacktestReport, *, source: str, rules: Sequence[str]) -> list
             f"  {e.group} / {e.rule}: {e.failures} failed evaluations, last: {e.last_error}"
             for e in report.errors
         ]
+    lines += before_summary
     s = summary(report)
     lines += [
         "",

@@ -258,7 +258,6 @@ def _remediation(
         submit=_submitter(executor),
         budget_max_actions=automation.budget_max_actions,
         budget_window_s=automation.budget_window_s,
-        retry_refused_s=5.0,
     )
     worker = RemediationWorker(remediator, clock=clock, stopping=stopping)
     blueprint = runbooks_api.create_blueprint(

@@ -26,6 +26,11 @@ from controlplane.runbooks.switches import Switches
 MUTATING = tuple(name for name, spec in ACTIONS.items() if spec.mutating)
 
 
+# A refused trigger is tried again this often while its alert still fires: a refusal (the
+# wallet still failing, a cooldown) is often over in seconds.
+RETRY_REFUSED_S = 5.0
+
+
 class RemediationError(ControlPlaneError):
     """A request the remediator cannot honour (unknown runbook, bad params, wrong state)."""
 
@@ -54,7 +59,7 @@ class Remediator:
         submit: Callable[[Callable[[], Any]], Any] = lambda fn: fn(),
         budget_max_actions: int = 20,
         budget_window_s: float = 600.0,
-        retry_refused_s: float = 30.0,
+        retry_refused_s: float = RETRY_REFUSED_S,
     ) -> None:
         self.runbooks = {rb.name: rb for rb in runbooks}
         self._store, self._switches, self._audit, self._runner = store, switches, audit, runner
@@ -87,7 +92,7 @@ class Remediator:
                     labels=alert.labels,
                     value=alert.value,
                     fingerprint=alert.fingerprint,
-                    params=_defaults(rb),
+                    params=default_params(rb),
                     user="controlplane",
                     automated=True,
                     dry_run=False,
@@ -107,7 +112,7 @@ class Remediator:
         rb = self.runbooks.get(name)
         if rb is None:
             raise RemediationError(f"unknown runbook {name!r}")
-        merged = {**_defaults(rb), **params}
+        merged = {**default_params(rb), **params}
         missing = [p.name for p in rb.params if p.required and p.name not in merged]
         unknown = sorted(set(params) - {p.name for p in rb.params})
         if missing or unknown:
@@ -198,7 +203,7 @@ class Remediator:
         dry_run: bool,
     ) -> Execution:
         ctx = templates.Context(labels=labels, value=value, params=params)
-        target = _target(rb, ctx, labels)
+        target = target_of(rb, ctx, labels)
         decisions = guards.evaluate(
             rb,
             target,
@@ -365,7 +370,7 @@ class Remediator:
         if ex.deadline is not None and self._clock() >= ex.deadline:
             self.tick()
             raise RemediationError(f"approval for {ex.id!r} expired")
-        target = _target(rb, context(ex), ex.labels)
+        target = target_of(rb, context(ex), ex.labels)
         decisions = guards.evaluate(
             rb,
             target,
@@ -385,11 +390,11 @@ class Remediator:
             self._submit(lambda: self._executor.execute(rb, ex.id))
 
 
-def _defaults(rb: Runbook) -> dict[str, Any]:
+def default_params(rb: Runbook) -> dict[str, Any]:
     return {p.name: p.default for p in rb.params if p.default is not None}
 
 
-def _target(rb: Runbook, ctx: templates.Context, labels: Mapping[str, str]) -> guards.Target:
+def target_of(rb: Runbook, ctx: templates.Context, labels: Mapping[str, str]) -> guards.Target:
     """What the runbook acts on: the first mutating step's region/provider, else the labels."""
     for step in rb.steps:
         spec = ACTIONS[step.action]
