@@ -153,8 +153,11 @@ class Plane:
 
     def finished(self, execution_id: str, timeout: float = 30.0) -> dict[str, Any]:
         def final() -> dict[str, Any] | None:
+            # the state is committed a moment before its audit event: wait for both
             ex = self.execution(execution_id)
-            return None if ex["state"] in ("running", "verifying") else ex
+            if ex["state"] in ("running", "verifying"):
+                return None
+            return ex if ex["state"] in {e["kind"] for e in ex["audit"]} else None
 
         return wait_for(final, f"final state of execution {execution_id}", timeout)
 
