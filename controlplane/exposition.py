@@ -4,8 +4,9 @@ Two parsers that MUST agree sample by sample:
 
 - a strict fast path, written for speed with str methods only: it handles the lines a healthy
   exporter writes (`name value` or `name{a="x",b="y"} value`, no escapes, no timestamps, plain
-  floats, `# HELP` / `# TYPE` comments); the parsed series text (`name{labels}`) is cached between
-  scrapes, so a steady-state line costs one `rpartition`, one dict lookup and one `float`;
+  floats, `# HELP` / `# TYPE` / `# UNIT` comments); the parsed series text (`name{labels}`) is
+  cached between scrapes, so a steady-state line costs one `rpartition`, one dict lookup and one
+  `float`;
 - `prometheus_client.parser` as the fallback for every line the fast path does not recognise
   (escapes, timestamps, odd whitespace, UTF-8 names, other comments, garbage).
 
@@ -17,13 +18,18 @@ library uses is TYPE grouping, and its one effect on samples (renaming a counter
 Prometheus's series names. A line the fallback rejects, a body that is not exposition text (an
 HTML page, garbage) or a body cut short (the format requires a final newline) raises
 ScrapeError naming the line number and the offending text.
+
+The same pass keeps what the fast path's comment lines say of each metric family (`Parsed.
+metadata`, for /api/v1/metadata): only lines starting with `#` are looked at, so sample lines
+cost nothing more. Comment lines left to the fallback (odd spacing, quoted names) carry none.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -41,6 +47,7 @@ _TYPES = frozenset(
     | {"untyped"}
 )
 _MAX_SHOWN = 200
+_HELP_ESCAPE = re.compile(r"\\([\\n])")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,16 +64,32 @@ class Sample:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricMetadata:
+    """What a body's `# TYPE`, `# HELP` and `# UNIT` lines say of one metric family, keyed by
+    the name those lines carry (a histogram's family name, not its `_bucket` series).
+    `untyped` is reported as `unknown`, and HELP escapes are undone, as Prometheus does."""
+
+    type: str = "unknown"
+    help: str = ""
+    unit: str = ""
+
+
+_NO_METADATA: Mapping[str, MetricMetadata] = MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
 class Parsed(Generic[T]):
     """A parsed body, columnar: `series[i]` is what the resolver made of sample i's labels.
 
     `timestamps` is None when no line carried a timestamp (the usual case), else one entry per
-    sample (None where that line had none).
+    sample (None where that line had none). `metadata`: per family name, what its comment
+    lines said.
     """
 
     series: list[T]
     values: list[float]
     timestamps: list[int | None] | None
+    metadata: Mapping[str, MetricMetadata] = field(default_factory=lambda: _NO_METADATA)
 
 
 def _identity(labels: Labels) -> Labels:
@@ -124,14 +147,44 @@ def _fast_labels(key: str) -> Labels | None:
     return tuple(sorted((k, v) for k, v in pairs.items() if v != ""))
 
 
-def _fast_comment(line: str) -> bool:
-    """True for the HELP/TYPE lines the client library would accept (and nothing else)."""
-    parts = line.split(" ", 3)
+def _fast_comment(parts: list[str]) -> bool:
+    """True for the HELP/TYPE/UNIT lines (split on the first 3 spaces) the client library
+    would accept (it ignores UNIT, an OpenMetrics line); False for anything else."""
     if len(parts) < 3 or parts[0] != "#" or not _NAME_RE.fullmatch(parts[2]):
         return False
     if parts[1] == "HELP":
         return True
+    if parts[1] == "UNIT":
+        return len(parts) == 4 and _NAME_RE.fullmatch(parts[3]) is not None
     return parts[1] == "TYPE" and len(parts) == 4 and parts[3] in _TYPES
+
+
+Note = tuple[str, str, str]  # (family name, TYPE | HELP | UNIT, what it says)
+_UNSEEN: Note = ("", "", "")  # compared by identity: a comment line not met before
+
+
+def _note(parts: list[str]) -> Note:
+    """What one fast-path comment line (split on its first 3 spaces) says."""
+    text = parts[3] if len(parts) == 4 else ""
+    if parts[1] == "TYPE" and text == "untyped":
+        text = "unknown"
+    elif parts[1] == "HELP" and "\\" in text:
+        # the text format escapes only backslash and newline in HELP
+        text = _HELP_ESCAPE.sub(_unescape, text)
+    return parts[2], parts[1], text
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return "\n" if match.group(1) == "n" else "\\"
+
+
+def _metadata(notes: list[Note]) -> Mapping[str, MetricMetadata]:
+    if not notes:
+        return _NO_METADATA
+    fields: dict[str, dict[str, str]] = {}
+    for name, kind, text in notes:
+        fields.setdefault(name, {})[kind.lower()] = text
+    return MappingProxyType({name: MetricMetadata(**f) for name, f in fields.items()})
 
 
 class ExpositionParser(Generic[T]):
@@ -149,6 +202,11 @@ class ExpositionParser(Generic[T]):
         self._resolve = resolve
         self._cache: dict[str, T] = {}
         self._min_cache = min_cache
+        # comment line -> what it says (None: the fallback's); a body's comments rarely
+        # change, so the metadata of the last body is reused while they do not
+        self._comments: dict[str, Note | None] = {}
+        self._last_notes: list[Note] = []
+        self._last_metadata: Mapping[str, MetricMetadata] = _NO_METADATA
         self.fallback_lines = 0  # lines the fast path handed to prometheus_client, for metrics
 
     def clear_cache(self) -> None:
@@ -161,18 +219,25 @@ class ExpositionParser(Generic[T]):
             raise ScrapeError(
                 f"line {body.count(chr(10)) + 1}: truncated body, no final newline: {_shown(last)}"
             )
-        cache, resolve = self._cache, self._resolve
+        cache, resolve, comments = self._cache, self._resolve, self._comments
         series: list[T] = []
         values: list[float] = []
         stamps: list[int | None] | None = None
+        notes: list[Note] = []
         lines = body.split("\n")
         lines.pop()
         for lineno, line in enumerate(lines, 1):
             if not line:
                 continue
             if line[0] == "#":
-                if not _fast_comment(line):
+                note = comments.get(line, _UNSEEN)
+                if note is _UNSEEN:
+                    parts = line.split(" ", 3)
+                    note = comments[line] = _note(parts) if _fast_comment(parts) else None
+                if note is None:
                     self._slow(lineno, line)
+                else:
+                    notes.append(note)
                 continue
             key, _, tok = line.rpartition(" ")
             ref = cache.get(key)
@@ -201,7 +266,11 @@ class ExpositionParser(Generic[T]):
                 stamps.append(None)
         if len(cache) > max(self._min_cache, 2 * len(series)):
             cache.clear()
-        return Parsed(series=series, values=values, timestamps=stamps)
+        if len(comments) > max(self._min_cache, 2 * len(notes)):
+            comments.clear()
+        if notes != self._last_notes:
+            self._last_notes, self._last_metadata = notes, _metadata(notes)
+        return Parsed(series=series, values=values, timestamps=stamps, metadata=self._last_metadata)
 
     def _slow(self, lineno: int, line: str) -> list[Sample]:
         self.fallback_lines += 1

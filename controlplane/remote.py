@@ -1,10 +1,11 @@
 """Remote mode: PromQL answered by any Prometheus-compatible HTTP API (Prometheus, Thanos,
 Mimir, another control plane) instead of the embedded engine.
 
-`RemotePrometheus` is a `Querier` (and a metadata `Catalog`); the remote's errors come back
-as the same exceptions the embedded engine raises, with the remote's message: bad_data ->
-ParseError, execution -> EvalError, timeout -> QueryTimeout. A remote that cannot be reached or
-answers something that is not the Prometheus API is a `RemoteUnavailable`.
+`RemotePrometheus` is a `Querier`, a metadata `Catalog`, and the `Upstream` whose own answers
+/api/v1/status/buildinfo, metadata, targets and targets/metadata pass through. The remote's
+errors come back as the same exceptions the embedded engine raises, with the remote's message:
+bad_data -> ParseError, execution -> EvalError, timeout -> QueryTimeout. A remote that cannot be
+reached or answers something that is not the Prometheus API is a `RemoteUnavailable`.
 """
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ class RemotePrometheus:
         path = f"label/{name}/values"
         data, _ = self._call(path, self._meta_form(selectors, start_ms, end_ms), method="GET")
         return sorted(str(value) for value in data)
+
+    def api_get(self, path: str, form: Mapping[str, str]) -> tuple[Any, tuple[str, ...]]:
+        """GET /api/v1/`path` with `form` as the query string: the remote's `data` and
+        warnings, as it answered them (its errors raised as above)."""
+        return self._call(path, dict(form), method="GET")
 
     @staticmethod
     def _meta_form(selectors: Selectors, start_ms: int, end_ms: int) -> dict[str, Any]:

@@ -12,6 +12,8 @@ series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`, `scrape_series
 written with the target labels. Staleness: a series exposed by the previous scrape and missing
 from this one, or every series of the previous scrape when this one fails, gets a STALE_NAN
 sample at the scrape time (series with explicit timestamps are exempt, as in Prometheus).
+`Scraper.metadata` is what the last good body's `# TYPE` / `# HELP` / `# UNIT` lines said
+(/api/v1/metadata); a failed scrape keeps the previous one, as Prometheus's scrape cache does.
 
 A failed scrape (connection refused, timeout, non-200, not exposition text, body cut short)
 records up=0, logs one line with the reason and appends nothing else from that body.
@@ -32,7 +34,7 @@ import numpy as np
 import urllib3
 
 from controlplane.errors import ScrapeError
-from controlplane.exposition import ExpositionParser
+from controlplane.exposition import ExpositionParser, MetricMetadata
 from controlplane.series import METRIC_NAME, STALE_NAN, Labels, labels_from
 from controlplane.store import Store
 
@@ -139,6 +141,8 @@ class Scraper:
         self._previous = np.empty(0, np.int64)  # refs exposed by the last successful scrape
         self._report_refs: dict[str, int] = {}
         self.status = ScrapeStatus()
+        # replaced whole by each good scrape, so readers in other threads see one body's view
+        self.metadata: Mapping[str, MetricMetadata] = {}
 
     def _resolve(self, exposed: Labels) -> int:
         """The store ref of an exposed label set; the parser caches it by the line's text."""
@@ -243,6 +247,7 @@ class Scraper:
         current = np.unique(refs[tracked])
         self._mark_stale(np.setdiff1d(self._previous, current, assume_unique=True), t_ms)
         self._previous = current
+        self.metadata = parsed.metadata
         return len(refs), self._added
 
     def _mark_stale(self, refs: np.ndarray, t_ms: int) -> None:

@@ -3,6 +3,7 @@
     manager = ScrapeManager(store, targets, checkpointer=checkpointer)   # all optional but store
     manager.start()        # first scrape of each target right away, then every interval_s
     manager.statuses()     # [(ScrapeTarget, ScrapeStatus)] for /api/v1/targets
+    manager.metadata()     # [(ScrapeTarget, {family: MetricMetadata})] for /api/v1/metadata
     manager.stop()         # the owner then calls checkpointer.close() for a final snapshot
 
 Jobs run on an APScheduler BackgroundScheduler (passed in, or created and owned here), one job
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import urllib3
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from controlplane.checkpoint import Checkpointer
 from controlplane.errors import ScrapeError
+from controlplane.exposition import MetricMetadata
 from controlplane.scrape import Scraper, ScrapeStatus, ScrapeTarget
 from controlplane.store import Store
 
@@ -99,6 +101,11 @@ class ScrapeManager:
     def statuses(self) -> list[tuple[ScrapeTarget, ScrapeStatus]]:
         with self._lock:
             return [(s.target, s.status) for s in self._scrapers.values()]
+
+    def metadata(self) -> list[tuple[ScrapeTarget, Mapping[str, MetricMetadata]]]:
+        """Each target with what its last good scrape said of its metric families."""
+        with self._lock:
+            return [(s.target, s.metadata) for s in self._scrapers.values()]
 
     def scrape_now(self) -> list[ScrapeStatus]:
         """Scrape every target once, in this thread (tests, `controlplane query` one-shots)."""

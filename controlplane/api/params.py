@@ -150,22 +150,22 @@ def label_name_param(name: str) -> str:
     return name
 
 
-def parse_selector(text: str) -> list[list[Matcher]]:
+def parse_selector(text: str, param: str = "match[]") -> list[list[Matcher]]:
     """A series selector (`up{job="a"}`, `{__name__=~"x.*"}`) into matcher sets: one, or
     several for the `{a="1" or b="2"}` form, whose results are united. Regexes are RE2, as
-    in queries (translated by the PromQL parser's rules)."""
+    in queries (translated by the PromQL parser's rules). `param` names it in errors."""
     try:
         root = parse_query(text).root
     except ParseError as exc:
         if "at least one non-empty matcher" in str(exc):
-            raise invalid("match[]", _EMPTY_MATCHERS) from None
-        raise invalid("match[]", str(exc)) from None
+            raise invalid(param, _EMPTY_MATCHERS) from None
+        raise invalid(param, str(exc)) from None
     if not isinstance(root, promql_parser.VectorSelector):
-        raise invalid("match[]", f"1:1: parse error: {_quote(text)} is not a series selector")
+        raise invalid(param, f"1:1: parse error: {_quote(text)} is not a series selector")
     sets = selector_matchers(root)
     for matchers in sets:
         if all(m.matches("") for m in matchers):
-            raise invalid("match[]", _EMPTY_MATCHERS)
+            raise invalid(param, _EMPTY_MATCHERS)
     return sets
 
 

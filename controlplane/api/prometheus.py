@@ -1,5 +1,7 @@
 """The Prometheus-compatible read API: /api/v1/query, query_range, series, labels,
-label/<name>/values and targets, GET or POST (form-encoded), answered in Prometheus's JSON.
+label/<name>/values, targets, targets/metadata, metadata and status/buildinfo, answered in
+Prometheus's JSON (the first four GET or POST, form-encoded; the others GET, as Prometheus).
+In remote mode the last four pass the remote's own answers through (`Upstream`).
 
 Errors are `{"status": "error", "errorType", "error"}` with Prometheus's status codes:
 bad_data 400, execution 422, timeout 503, internal 500.
@@ -17,8 +19,9 @@ from typing import Any, Protocol, runtime_checkable
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
-from controlplane.api import encode, params
+from controlplane.api import encode, params, status
 from controlplane.api.catalog import Catalog
+from controlplane.api.status import BuildInfo, MetadataLister, NoMetadata, Upstream
 from controlplane.api.targets import TargetLister, targets_data
 from controlplane.errors import QueryError, StoreError
 from controlplane.results import Querier
@@ -71,10 +74,28 @@ def create_blueprint(
     catalog: Catalog,
     targets: TargetLister,
     clock: Callable[[], float] = time.time,
+    upstream: Upstream | None = None,
+    metadata: MetadataLister | None = None,
+    build: BuildInfo | None = None,
 ) -> Blueprint:
     """`querier` answers PromQL (embedded engine or remote); `catalog` the metadata
-    endpoints; `targets` the scrape manager's view; `clock` is the default query time."""
-    api = PrometheusAPI(querier=querier, catalog=catalog, targets=targets, clock=clock)
+    endpoints; `targets` the scrape manager's view; `clock` is the default query time.
+    `upstream` (default: `catalog` when it is one, i.e. remote mode) answers buildinfo,
+    metadata and targets instead; `metadata` (default: `targets` when it is a
+    MetadataLister) the metric metadata; `build` (default: the installed package) buildinfo."""
+    if upstream is None and isinstance(catalog, Upstream):
+        upstream = catalog
+    if metadata is None:
+        metadata = targets if isinstance(targets, MetadataLister) else NoMetadata()
+    api = PrometheusAPI(
+        querier=querier,
+        catalog=catalog,
+        targets=targets,
+        clock=clock,
+        upstream=upstream,
+        metadata=metadata,
+        build=build or status.installed_build_info(),
+    )
     bp = Blueprint("prometheus_api", __name__, url_prefix="/api/v1")
     bp.add_url_rule("/query", view_func=api.query, methods=METHODS)
     bp.add_url_rule("/query_range", view_func=api.query_range, methods=METHODS)
@@ -82,6 +103,9 @@ def create_blueprint(
     bp.add_url_rule("/labels", view_func=api.labels, methods=METHODS)
     bp.add_url_rule("/label/<name>/values", view_func=api.label_values, methods=["GET"])
     bp.add_url_rule("/targets", view_func=api.targets, methods=["GET"])
+    bp.add_url_rule("/targets/metadata", view_func=api.target_metadata, methods=["GET"])
+    bp.add_url_rule("/metadata", view_func=api.metadata, methods=["GET"])
+    bp.add_url_rule("/status/buildinfo", view_func=api.buildinfo, methods=["GET"])
     bp.register_error_handler(QueryError, _query_error)
     bp.register_error_handler(StoreError, _store_error)
     bp.register_error_handler(HTTPException, _http_error)
@@ -99,11 +123,17 @@ class PrometheusAPI:
         catalog: Catalog,
         targets: TargetLister,
         clock: Callable[[], float],
+        upstream: Upstream | None,
+        metadata: MetadataLister,
+        build: BuildInfo,
     ) -> None:
         self._querier = querier
         self._catalog = catalog
         self._targets = targets
         self._clock = clock
+        self._upstream = upstream
+        self._metadata = metadata
+        self._build = build
 
     def _bounded(self, form: dict[str, str]) -> Querier:
         timeout_ms = params.duration_param(form, "timeout")
@@ -152,11 +182,56 @@ class PrometheusAPI:
         found = self._catalog.label_values(name, selectors, start, end)
         return _limited(found, params.limit_param(form))
 
+    def _passed(self, path: str, names: tuple[str, ...]) -> Response | None:
+        """The upstream's own answer to GET `path` with the request's `names` parameters,
+        or None in embedded mode."""
+        if self._upstream is None:
+            return None
+        form = {name: request.args[name] for name in names if name in request.args}
+        data, warnings = self._upstream.api_get(path, form)
+        return json_response(encode.success(data, warnings))
+
     def targets(self) -> Response:
+        passed = self._passed("targets", ("state", "scrapePool"))
+        if passed is not None:
+            return passed
         state = request.args.get("state", "").lower()
         pool = request.args.get("scrapePool", "")
         found = [t for t in self._targets.statuses() if not pool or t[0].job == pool]
         return json_response(encode.success(targets_data(found, state)))
+
+    def target_metadata(self) -> Response:
+        passed = self._passed("targets/metadata", ("match_target", "metric", "limit"))
+        if passed is not None:
+            return passed
+        limit = status.int_param(request.args, "limit")
+        text = request.args.get("match_target", "")
+        selectors = params.parse_selector(text, "match_target") if text else []
+        data = status.target_metadata_data(
+            self._metadata.metadata(),
+            selectors=selectors,
+            metric=request.args.get("metric", ""),
+            limit=limit,
+        )
+        return json_response(encode.success(data))
+
+    def metadata(self) -> Response:
+        passed = self._passed("metadata", ("metric", "limit", "limit_per_metric"))
+        if passed is not None:
+            return passed
+        data = status.metadata_data(
+            self._metadata.metadata(),
+            metric=request.args.get("metric", ""),
+            limit=status.int_param(request.args, "limit"),
+            limit_per_metric=status.int_param(request.args, "limit_per_metric"),
+        )
+        return json_response(encode.success(data))
+
+    def buildinfo(self) -> Response:
+        passed = self._passed("status/buildinfo", ())
+        if passed is not None:
+            return passed
+        return json_response(encode.success(self._build.data()))
 
 
 def _query_error(exc: QueryError) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from controlplane.errors import ScrapeError
 from controlplane.exposition import (
     ExpositionParser,
+    MetricMetadata,
     Sample,
     parse_samples,
     parse_with_prometheus_client,
@@ -58,6 +60,65 @@ def test_odd_lines_take_the_fallback_and_aggregator_lines_do_not() -> None:
     plain = ExpositionParser(lambda labels: labels)
     plain.parse((DATA / "aggregator_region.prom").read_text())
     assert plain.fallback_lines == 0
+
+
+_META_LINE = re.compile(r"# (TYPE|HELP|UNIT) ([a-zA-Z_:][a-zA-Z0-9_:]*)(?: (.*))?")
+
+
+def reference_metadata(body: str) -> dict[str, MetricMetadata]:
+    """What the comment lines say, read with a regex, as Prometheus reports it."""
+    found: dict[str, dict[str, str]] = {}
+    for line in body.split("\n"):
+        if match := _META_LINE.fullmatch(line):
+            kind, name, text = match.group(1), match.group(2), match.group(3) or ""
+            if kind == "HELP":
+                text = text.replace("\\\\", "\0").replace("\\n", "\n").replace("\0", "\\")
+            key = {"TYPE": "type", "HELP": "help", "UNIT": "unit"}[kind]
+            found.setdefault(name, {})[key] = "unknown" if text == "untyped" else text
+    return {name: MetricMetadata(**fields) for name, fields in found.items()}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.prom")))
+def test_metadata_capture_leaves_samples_alone(name: str) -> None:
+    body = (DATA / name).read_text()
+    no_comments = "".join(line + "\n" for line in body.split("\n")[:-1] if line[:1] != "#")
+    full = ExpositionParser(lambda labels: labels).parse(body)
+    bare = ExpositionParser(lambda labels: labels).parse(no_comments)
+    assert full.series == bare.series and full.timestamps == bare.timestamps
+    assert [struct.pack("<d", v) for v in full.values] == [
+        struct.pack("<d", v) for v in bare.values
+    ]
+    assert bare.metadata == {}
+    assert full.metadata == reference_metadata(body)
+    assert full.metadata  # every recorded body has HELP and TYPE lines
+
+
+def test_metadata_of_every_client_library_type() -> None:
+    parsed = ExpositionParser(lambda labels: labels).parse((DATA / "client_types.prom").read_text())
+    assert parsed.metadata["http_requests_total"] == MetricMetadata(
+        type="counter", help='Requests with "quotes" and \\ backslash\nnewline help.'
+    )
+    assert parsed.metadata["request_latency_seconds"].type == "histogram"
+    assert parsed.metadata["batch_size_bytes"].type == "summary"
+    # families are named as their TYPE lines name them, never by a series suffix
+    assert not [n for n in parsed.metadata if n.endswith(("_bucket", "_count", "_sum"))]
+
+
+def test_metadata_lines() -> None:
+    parser = ExpositionParser(lambda labels: labels)
+    body = (
+        "# UNIT a seconds\n# TYPE a untyped\n# HELP a x\\\\y\\nz\\tq\n"
+        "#  TYPE b gauge\n# HELP c\n# TYPE d counter\na 1\n"
+    )
+    parsed = parser.parse(body)
+    assert parsed.metadata == {
+        "a": MetricMetadata(type="unknown", help="x\\y\nz\\tq", unit="seconds"),
+        "c": MetricMetadata(),
+        "d": MetricMetadata(type="counter"),
+    }
+    assert parser.fallback_lines == 1  # `#  TYPE` (two spaces): left to the fallback, no metadata
+    assert [s.name for s in parse_samples(body)] == ["a"]
+    assert parser.parse("a 2\n").metadata == {}  # each body's own, nothing carried over
 
 
 def test_counter_names_are_kept_as_exposed() -> None:

@@ -4,6 +4,8 @@ exporter; the same queries go through RemotePrometheus and through the control p
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 import subprocess
@@ -241,10 +243,85 @@ def test_control_plane_in_remote_mode_passes_errors_and_metadata(prom: Prom) -> 
     assert values.get_json() == {"status": "success", "data": ["a", "b"]}
     series = client.get("/api/v1/series", query_string={"match[]": "demo_temperature"}).get_json()
     assert [s["room"] for s in series["data"]] == ["x"]
-    assert client.get("/api/v1/targets").get_json()["data"]["activeTargets"] == []
+    active = client.get("/api/v1/targets").get_json()["data"]["activeTargets"]
+    assert [(t["scrapePool"], t["labels"]["instance"]) for t in active] == [("demo", prom.exporter)]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'controlplane_query_backend_info{backend="remote"} 1.0' in metrics
     app.extensions["controlplane"].stop()
+
+
+def _remote_app(prom: Prom) -> Any:
+    return create_app(
+        Config(query=QueryConfig(prometheus_url=prom.url, timeout_s=10)), pipeline=False
+    )
+
+
+def _both(prom: Prom, path: str, query: str) -> tuple[Any, requests.Response]:
+    """Our answer in remote mode and Prometheus's own, to the same GET."""
+    app = _remote_app(prom)
+    ours = app.test_client().get(f"/api/v1/{path}?{query}")
+    app.extensions["controlplane"].stop()
+    return ours, requests.get(f"{prom.url}/api/v1/{path}?{query}", timeout=5)
+
+
+def test_remote_mode_passes_buildinfo_through(prom: Prom) -> None:
+    ours, theirs = _both(prom, "status/buildinfo", "")
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.get_json() == theirs.json()
+    assert ours.get_json()["data"]["goVersion"].startswith("go")  # Prometheus's, not ours
+
+
+def _entries_sorted(data: dict[str, list[dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    # Prometheus lists a family's entries in map order
+    return {name: sorted(v, key=lambda e: sorted(e.items())) for name, v in data.items()}
+
+
+@pytest.mark.parametrize(
+    "query", ["", "metric=demo_temperature", "metric=nope", "limit=0", "limit=1", "limit=x"]
+)
+def test_remote_mode_passes_metadata_through(prom: Prom, query: str) -> None:
+    ours, theirs = _both(prom, "metadata", query)
+    assert ours.status_code == theirs.status_code
+    if query == "limit=1":  # which family is kept is Prometheus's map order
+        assert len(ours.get_json()["data"]) == len(theirs.json()["data"]) == 1
+    elif theirs.ok:
+        assert _entries_sorted(ours.get_json()["data"]) == _entries_sorted(theirs.json()["data"])
+    else:
+        assert ours.get_json() == theirs.json()
+    if query.startswith("metric=demo"):
+        assert ours.get_json()["data"]["demo_temperature"][0]["help"] == "Temperature."
+
+
+def _targets(body: dict[str, Any]) -> dict[str, Any]:
+    # the last scrape's time and duration move between two calls
+    for target in body["data"]["activeTargets"]:
+        del target["lastScrape"], target["lastScrapeDuration"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "query", ["", "state=active", "state=dropped", "state=Any", "scrapePool=demo", "state=x"]
+)
+def test_remote_mode_passes_targets_through(prom: Prom, query: str) -> None:
+    ours, theirs = _both(prom, "targets", query)
+    assert ours.status_code == theirs.status_code == 200
+    assert _targets(ours.get_json()) == _targets(theirs.json())
+    if query in ("", "state=active", "state=Any", "scrapePool=demo"):
+        assert ours.get_json()["data"]["activeTargets"]
+
+
+@pytest.mark.parametrize(
+    "query", ["metric=demo_temperature", 'match_target={job="demo"}', "limit=x"]
+)
+def test_remote_mode_passes_targets_metadata_through(prom: Prom, query: str) -> None:
+    ours, theirs = _both(prom, "targets/metadata", query)
+    assert ours.status_code == theirs.status_code
+    if theirs.ok:
+        ordered = functools.partial(sorted, key=lambda item: json.dumps(item, sort_keys=True))
+        assert ordered(ours.get_json()["data"]) == ordered(theirs.json()["data"])
+        assert ours.get_json()["data"]
+    else:
+        assert ours.get_json() == theirs.json()
 
 
 def test_query_cli_against_prometheus(prom: Prom, capsys: pytest.CaptureFixture[str]) -> None:
