@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import datetime as dt
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -43,6 +41,7 @@ from aggregator.reconcile import drain_queues, fetch_ledger, reconcile  # noqa: 
 
 # the package is imported: this directory's own modules may come back on the path
 sys.path.append(str(Path(__file__).resolve().parent))
+from benchmd import machine, write_section  # noqa: E402
 from procstat import cpu_seconds, serving_pid  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,18 +271,6 @@ def _package(frame: str) -> str:
     return parts[0].removesuffix(".py") or "?"
 
 
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        "unknown",
-    )  # fmt: skip
-    return (
-        f"{os.cpu_count()} cores (`nproc`), {cpu}, Python {platform.python_version()},"
-        f" {platform.system()} {platform.release()}, {dt.date.today().isoformat()}"
-    )
-
-
 def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: float) -> str:
     rows = []
     for s in steps:
@@ -304,10 +291,9 @@ def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: f
         for server in servers
     ]
     return "\n".join([
-        BEGIN,
         "## Aggregator throughput (`benchmarks/aggregator.py`)",
         "",
-        f"Machine: {machine()}; 1-minute load average {load:.1f} when the run started"
+        f"Machine: {machine(dated=True)}; 1-minute load average {load:.1f} when the run started"
         " (other work on the machine takes cores from the figures below).",
         f"Settings: wallet (SQLite) + one region (SQLite retry queue) + front door as processes,"
         f" {args.threads} server threads each (front door {2 * args.threads}); region and front"
@@ -332,18 +318,7 @@ def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: f
         *rows,
         "",
         profile_md.strip(),
-        END,
     ])  # fmt: skip
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def _best(steps: list[Step], server: str, mode: str) -> float:
@@ -386,7 +361,7 @@ def main() -> int:
     section = render(steps, args, profile_md, load)
     print(section)
     if not args.no_write:
-        write_section(Path(args.output), section)
+        write_section(Path(args.output), (BEGIN, END), section, heading="")
     return 0
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import requests
 import yaml
+from benchmd import write_section
 
 from controlplane.demo import Supervisor, secrets_env, wait_ready
 from controlplane.rules.load import load_files, rule_files
@@ -552,17 +553,6 @@ def settings_text(args: argparse.Namespace, runs: int) -> str:
     )
 
 
-def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{body}\n{END}"
-    if BEGIN in text and END in text:
-        start, end = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:start] + block + text[end:]
-    else:
-        text = text.rstrip("\n") + f"\n\n## Alert latency\n\n{block}\n"
-    path.write_text(text)
-
-
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -669,7 +659,7 @@ def main() -> int:
     text = markdown(samples, settings, alerts)
     print("\n" + text)
     if not args.no_write:
-        write_section(Path(args.output), text)
+        write_section(Path(args.output), (BEGIN, END), text, "## Alert latency")
         print(f"\nwritten to {args.output}")
     return 0
 

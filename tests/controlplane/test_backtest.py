@@ -32,7 +32,7 @@ from controlplane.results import QueryResult, ResultType
 from controlplane.rules.load import load_file, parse_text
 from controlplane.series import Series, SeriesBatch, is_stale_marker, labels_from
 from controlplane.store import Store
-from tests.conftest import ROOT, free_port, require_binary
+from tests.conftest import ROOT, free_port, require_binary, stop_process
 
 T0 = 1_700_000_000_000  # a multiple of every interval used here
 SPAN_S = 600
@@ -712,12 +712,7 @@ def prometheus(export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         _wait_ready(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:

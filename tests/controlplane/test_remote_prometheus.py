@@ -25,7 +25,7 @@ from controlplane.errors import EvalError, ParseError
 from controlplane.remote import RemotePrometheus, RemoteUnavailable
 from controlplane.results import ResultType
 from controlplane.series import Matcher, MatchOp
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port, require_binary, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -89,12 +89,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
         _wait_for_data(url, 30.0, proc)
         yield Prom(url=url, exporter=exporter)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         log.close()
         server.shutdown()
         server.server_close()

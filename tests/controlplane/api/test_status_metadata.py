@@ -28,7 +28,7 @@ from controlplane.app import EXTENSION, ControlPlane, create_app
 from controlplane.config import Config, QueryConfig, ScrapeConfig, StoreConfig
 from controlplane.scrape import Health, ScrapeTarget
 from controlplane.scrapemanager import ScrapeManager
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port, require_binary, stop_process
 from tests.controlplane.api.fakes import FakeQuerier, FakeSource, FakeTargets
 
 BODY_A = """\
@@ -349,12 +349,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
         yield Prom(url=url, client=app.test_client())
     finally:
         app.extensions[EXTENSION].stop()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         a.close()
         b.close()
 

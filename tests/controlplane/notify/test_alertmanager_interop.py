@@ -29,7 +29,7 @@ from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.routing import parse_routing
 from controlplane.notify.silences import SilenceStore
 from controlplane.series import labels_from
-from tests.conftest import free_port, require_binary
+from tests.conftest import free_port, require_binary, stop_process
 from tests.controlplane.notify.conftest import ServedApp
 
 TOKEN = "interop-token"
@@ -102,12 +102,7 @@ def alertmanager(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], str]]:
 
     yield start
     for proc, log in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         log.close()
 
 
