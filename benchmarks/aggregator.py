@@ -9,6 +9,7 @@ Writes the figures into BENCHMARKS.md (section between the aggregator markers).
     .venv/bin/python benchmarks/aggregator.py                     # full sweep, writes BENCHMARKS.md
     .venv/bin/python benchmarks/aggregator.py --rates 100,200 --duration 5 --no-write
     .venv/bin/python benchmarks/aggregator.py --profile           # py-spy profiles at the end
+    .venv/bin/python benchmarks/aggregator.py --region-server granian --wallet-servers granian
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ def free_port() -> int:
 class Cluster:
     """wallet + region eu + front door, each a process logging into `workdir`."""
 
-    def __init__(self, workdir: Path, threads: int, wallet_server: str) -> None:
+    def __init__(
+        self, workdir: Path, threads: int, wallet_server: str, region_server: str = "waitress"
+    ) -> None:
         self.workdir = workdir
-        self.wallet_server = wallet_server
+        self.wallet_server, self.region_server = wallet_server, region_server
         self.env = {
             **os.environ,
             "AGGREGATOR_ADMIN_TOKEN": TOKEN,
@@ -79,7 +82,8 @@ class Cluster:
                     "--threads", t, "--server", self.wallet_server)  # fmt: skip
         region_db = f"sqlite:///{self.workdir / 'eu.db'}"
         self._spawn("eu", "serve", "--region", "eu", "--wallet-url", self.url["wallet"],
-                    "--database", region_db, "--threads", t)  # fmt: skip
+                    "--database", region_db, "--threads", t,
+                    "--server", self.region_server)  # fmt: skip
         self._spawn("frontdoor", "frontdoor", "--region", f"eu={self.url['eu']}",
                     "--threads", str(2 * self.threads))  # fmt: skip
         for name in self.procs:
@@ -296,9 +300,9 @@ def render(steps: list[Step], args: argparse.Namespace, profile_md: str, load: f
         f"Machine: {machine(dated=True)}; 1-minute load average {load:.1f} when the run started"
         " (other work on the machine takes cores from the figures below).",
         f"Settings: wallet (SQLite) + one region (SQLite retry queue) + front door as processes,"
-        f" {args.threads} server threads each (front door {2 * args.threads}); region and front"
-        " door on waitress, the wallet on each server of the first column (a fresh set of"
-        " processes per wallet server); the load generator"
+        f" {args.threads} server threads each (front door {2 * args.threads}); the region on"
+        f" {args.region_server}, the front door on waitress, the wallet on each server of the"
+        " first column (a fresh set of processes per wallet server); the load generator"
         f" on the same machine, {args.players} players, {args.concurrency} worker threads,"
         f" {args.duration:g} s per step, open loop; the sweep stops at the first step below"
         f" 90% of the offered rate. `direct`: load generator -> region; `frontdoor`: load"
@@ -334,6 +338,7 @@ def main() -> int:
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--region-server", default="waitress", choices=("waitress", "granian"))
     parser.add_argument("--wallet-servers", default="granian,waitress",
                         help="a fresh cluster per wallet server, in this order")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="py-spy each server at the end")
@@ -345,7 +350,7 @@ def main() -> int:
     profile_md = ""
     for server in args.wallet_servers.split(","):
         with tempfile.TemporaryDirectory(prefix="bench-aggregator-") as tmp:
-            cluster = Cluster(Path(tmp), args.threads, server)
+            cluster = Cluster(Path(tmp), args.threads, server, args.region_server)
             try:
                 cluster.start()
                 ran = list(sweep(cluster, args))

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -59,6 +60,7 @@ TIMEOUT = "900ms"  # scrape timeout, as the demo's
 # the alerts a provider_down should raise, if the shipped rules have them
 ALERTS = ("ProviderFailing", "ProviderLaunchFailing", "ProviderBreakerOpen")
 BEGIN, END = "<!-- alert-latency:begin -->", "<!-- alert-latency:end -->"
+PHASES = random.Random(20261121)  # the fault's phase within the second, per run
 
 
 def free_port() -> int:
@@ -358,6 +360,10 @@ def one_run(
     provider, timeout_s = args.provider, args.timeout
     fault = {"kind": "provider_down", "target": provider, "duration_s": timeout_s + 60}
     missed_before = (ours.missed(), peer.missed())
+    # Each pipeline scrapes and evaluates at its own fixed phase of the second, and runs
+    # follow each other by whole evaluation cycles: injected at the same phase every time,
+    # one pipeline would be lucky in every run. A uniformly random phase averages that out.
+    time.sleep(PHASES.uniform(0.0, 1.0))
     injected = time.time()
     fault_id = admin(agg, "POST", "/admin/faults", fault)["id"]
     opened = wait_fired(agg, ours, hook, provider, injected, timeout_s, alerts)
