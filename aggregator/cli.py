@@ -81,7 +81,8 @@ def _listen(parser: argparse.ArgumentParser, port: int) -> None:
         "--server",
         choices=("waitress", "granian"),
         default=None,
-        help="WSGI server (default: granian for the wallet, waitress for the other roles)",
+        help="WSGI server (default: granian for the wallet and the regions, waitress for the"
+        " front door)",
     )
 
 

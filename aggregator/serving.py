@@ -2,13 +2,14 @@
 
 Two servers, one contract (`serve`):
 
-- waitress (pure Python, one process with a thread pool): every role's default. Its HTTP
-  parsing and socket loop run in Python, under the same GIL as the app.
-- granian (HTTP in Rust, the app on Python threads): the wallet's default, where waitress's
-  own cost capped the whole aggregator (two wallet calls per round, each spending more CPU in
-  waitress than in the ledger). granian serves from one worker process forked from the role's
-  process; the worker inherits the app already built, dies with its parent (PR_SET_PDEATHSIG,
-  so SIGKILL of the role still kills the whole role) and runs `on_start`/`on_stop` itself.
+- waitress (pure Python, one process with a thread pool): the front door's. Its HTTP parsing
+  and socket loop run in Python, under the same GIL as the app.
+- granian (HTTP in Rust, the app on Python threads): the wallet's and the regions', where
+  waitress's own cost capped the whole aggregator (two wallet calls per round, each spending
+  more CPU in waitress than in the ledger). granian serves from one worker process forked from
+  the role's process; the worker inherits the app already built, dies with its parent
+  (PR_SET_PDEATHSIG, so SIGKILL of the role still kills the whole role) and runs
+  `on_start`/`on_stop` itself.
 
 `on_start` runs in the process that serves requests, just before it does (start background
 threads there); `before_fork` (granian only) releases what must not cross a fork, such as

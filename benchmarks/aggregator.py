@@ -9,7 +9,7 @@ Writes the figures into BENCHMARKS.md (section between the aggregator markers).
     .venv/bin/python benchmarks/aggregator.py                     # full sweep, writes BENCHMARKS.md
     .venv/bin/python benchmarks/aggregator.py --rates 100,200 --duration 5 --no-write
     .venv/bin/python benchmarks/aggregator.py --profile           # py-spy profiles at the end
-    .venv/bin/python benchmarks/aggregator.py --region-server granian --wallet-servers granian
+    .venv/bin/python benchmarks/aggregator.py --region-server waitress --wallet-servers granian
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Cluster:
     """wallet + region eu + front door, each a process logging into `workdir`."""
 
     def __init__(
-        self, workdir: Path, threads: int, wallet_server: str, region_server: str = "waitress"
+        self, workdir: Path, threads: int, wallet_server: str, region_server: str = "granian"
     ) -> None:
         self.workdir = workdir
         self.wallet_server, self.region_server = wallet_server, region_server
@@ -338,7 +338,7 @@ def main() -> int:
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--threads", type=int, default=32)
-    parser.add_argument("--region-server", default="waitress", choices=("waitress", "granian"))
+    parser.add_argument("--region-server", default="granian", choices=("waitress", "granian"))
     parser.add_argument("--wallet-servers", default="granian,waitress",
                         help="a fresh cluster per wallet server, in this order")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="py-spy each server at the end")

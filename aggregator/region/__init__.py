@@ -67,7 +67,8 @@ def main(args: Any) -> int:
         port=config.port,
         threads=config.threads,
         name=f"region-{config.region}",
-        server=getattr(args, "server", None) or "waitress",
+        # granian: the region's own HTTP work off its GIL (BENCHMARKS.md, aggregator throughput)
+        server=getattr(args, "server", None) or "granian",
         # the background threads run where the requests are served (granian: the worker)
         on_start=lambda: _start(region),
         on_stop=region.close,
