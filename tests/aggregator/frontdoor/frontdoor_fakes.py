@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from aggregator.frontdoor.transport import TransportError, Upstream
 
@@ -41,27 +38,3 @@ class FakeTransport:
 
     def player_calls(self) -> list[str]:
         return [url for _, url in self.calls if "/player/" in url]
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Threaded(WSGIServer):
-    daemon_threads = True
-
-
-class Served:
-    """A WSGI app on 127.0.0.1 and a free port, in a background thread."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.server = make_server("127.0.0.1", 0, app, server_class=_Threaded, handler_class=_Quiet)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)

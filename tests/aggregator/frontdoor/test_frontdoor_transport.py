@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask, Response, request
-from frontdoor_fakes import Served
 from prometheus_client import CollectorRegistry
 
 from aggregator import sessions
@@ -15,6 +14,7 @@ from aggregator.frontdoor import FrontdoorConfig, create_app
 from aggregator.frontdoor.routing import Region
 from aggregator.frontdoor.transport import PooledTransport, TransportError
 from aggregator.httpapi import json_response
+from tests.aggregator.served import Served
 from tests.conftest import free_port
 
 

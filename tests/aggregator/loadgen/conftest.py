@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from loadgen_fakes import FakeTarget, Served, fake_http_app
+from loadgen_fakes import FakeTarget, fake_http_app
+
+from tests.aggregator.served import Served
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from flask import Flask, Response, request
 
@@ -89,27 +87,3 @@ def fake_http_app(fake: FakeTarget) -> Flask:
         return relay(fake.round(request.get_json()))
 
     return app
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _Threaded(WSGIServer):
-    daemon_threads = True
-
-
-class Served:
-    """A WSGI app on 127.0.0.1 and a free port, in a background thread."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.server = make_server("127.0.0.1", 0, app, server_class=_Threaded, handler_class=_Quiet)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)

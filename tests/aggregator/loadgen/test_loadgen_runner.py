@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from loadgen_fakes import FakeTarget, Served
+from loadgen_fakes import FakeTarget
 from prometheus_client import CollectorRegistry
 
 from aggregator.loadgen import LoadgenConfig, create_app
 from aggregator.loadgen.client import HttpTarget, Reply
 from aggregator.loadgen.players import PlayConfig
 from aggregator.loadgen.runner import LoadConfig, Runner
+from tests.aggregator.served import Served
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -18,7 +18,8 @@ from aggregator.region import Dependencies, RegionConfig, create_app
 from aggregator.region.breakers import BreakerPolicy
 from aggregator.region.runtime import Region
 from aggregator.sessions import GameSession
-from tests.aggregator.region.region_fakes import FakeWallet, ServedApp
+from tests.aggregator.region.region_fakes import FakeWallet
+from tests.conftest import ServedApp
 
 TOKEN = "test-admin-token"
 SECRET = "test-session-secret"

@@ -4,7 +4,6 @@ helper that serves any WSGI app on a free port in a thread.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -13,37 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
-from waitress import wasyncore
-from waitress.server import create_server
-
-from tests.conftest import free_port
-
-
-class ServedApp:
-    """A WSGI app on 127.0.0.1:<free port>, in a thread, until `close()`."""
-
-    def __init__(self, app: Any, *, threads: int = 8) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # a short loop timeout lets close() end the serving thread promptly
-        self._server = create_server(
-            app, host="127.0.0.1", port=self.port, threads=threads, asyncore_loop_timeout=0.05
-        )
-        self._thread = threading.Thread(target=self._run, name=f"served-{self.port}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        # closing from another thread may end the loop with an error on a closed descriptor
-        with contextlib.suppress(Exception):
-            self._server.run()
-
-    def close(self) -> None:
-        server: Any = self._server
-        server.close()
-        # keep-alive channels would keep the loop running; close them and the worker threads
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown()
-        self._thread.join(5)
 
 
 @dataclass

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.aggregator.region.region_fakes import FakeWallet, ServedApp
-from tests.conftest import Proc, free_port, wait_http
+from tests.aggregator.region.region_fakes import FakeWallet
+from tests.conftest import Proc, ServedApp, free_port, wait_http
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 

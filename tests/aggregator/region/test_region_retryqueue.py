@@ -20,7 +20,8 @@ from aggregator.region.database import create_schema, make_engine
 from aggregator.region.metrics import RegionMetrics
 from aggregator.region.retryqueue import RetryQueue, RetryWorker, backoff_s, queue_table
 from tests.aggregator.region.conftest import Clock, MakeRegion
-from tests.aggregator.region.region_fakes import FakeWallet, ServedApp
+from tests.aggregator.region.region_fakes import FakeWallet
+from tests.conftest import ServedApp
 
 
 def test_backoff_doubles_from_a_second_to_a_minute() -> None:

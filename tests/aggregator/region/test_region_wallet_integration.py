@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.aggregator.region.conftest import TOKEN, MakeRegion, RegionHarness
-from tests.aggregator.region.region_fakes import ServedApp
+from tests.conftest import ServedApp
 
 wallet_pkg = pytest.importorskip("aggregator.wallet")
 

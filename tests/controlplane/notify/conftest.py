@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,15 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from waitress import wasyncore
-from waitress.server import create_server
 
 from controlplane.notify.alerts import Alert, AlertStatus, GroupKey
 from controlplane.notify.dispatch import Backoff, Dispatcher, SilenceSource
 from controlplane.notify.notifiers import Integration
 from controlplane.notify.routing import RoutingConfig, parse_routing
 from controlplane.notify.silences import SilenceStore
-from tests.conftest import free_port
+from tests.conftest import ServedApp
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -131,29 +127,6 @@ def silence_store(sqlite_engine: sa.Engine, clock: FakeClock) -> SilenceStore:
     store = SilenceStore(sqlite_engine, clock=clock)
     store.create_tables()
     return store
-
-
-class ServedApp:
-    """A WSGI app under waitress on 127.0.0.1:<free port>, in a thread, until `close()`."""
-
-    def __init__(self, app: Any, *, threads: int = 4) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: Any = create_server(app, host="127.0.0.1", port=self.port, threads=threads)
-        self._thread = threading.Thread(target=self._run, name=f"served-{self.port}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        # closing from another thread ends the loop with one of these
-        with contextlib.suppress(OSError, ValueError):
-            self._server.run()
-
-    def close(self) -> None:
-        self._server.close()
-        # keep-alive channels would keep the loop running: close them and the worker threads
-        wasyncore.close_all(self._server._map)
-        self._server.task_dispatcher.shutdown()
-        self._thread.join(5)
 
 
 @pytest.fixture

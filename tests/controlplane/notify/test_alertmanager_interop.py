@@ -29,8 +29,7 @@ from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.routing import parse_routing
 from controlplane.notify.silences import SilenceStore
 from controlplane.series import labels_from
-from tests.conftest import free_port, require_binary, stop_process
-from tests.controlplane.notify.conftest import ServedApp
+from tests.conftest import ServedApp, free_port, require_binary, stop_process
 
 TOKEN = "interop-token"
 ALERT_LABELS = {"alertname": "InteropProviderDown", "region": "eu", "severity": "page"}

@@ -17,11 +17,11 @@ from controlplane.notify.api import create_blueprint
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.ingest import IngestLimits
 from controlplane.notify.silences import SilenceStore
+from tests.conftest import ServedApp
 from tests.controlplane.notify.conftest import (
     T0,
     FakeClock,
     RecordingNotifier,
-    ServedApp,
     make_dispatcher,
     routing_from,
 )
