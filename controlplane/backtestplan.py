@@ -30,11 +30,10 @@ from controlplane.config import AutomationConfig
 from controlplane.errors import ConfigError
 from controlplane.runbooks import guards, templates
 from controlplane.runbooks.actions import ACTIONS
-
-# the live engine's own defaults, target and retry period
-from controlplane.runbooks.engine import RETRY_REFUSED_S, default_params, target_of
+from controlplane.runbooks.engine import RETRY_REFUSED_S
 from controlplane.runbooks.execute import render_params
 from controlplane.runbooks.model import Mode, Runbook, Step
+from controlplane.runbooks.targets import default_params, target_of
 
 NOT_EVALUATED = "not evaluated (needs live state)"
 _CONFIG = AutomationConfig()

@@ -34,6 +34,7 @@ from controlplane.config import Config
 from controlplane.db import create_engine
 from controlplane.notify.alerts import Alert as NotifyAlert
 from controlplane.notify.alerts import fingerprint
+from controlplane.notify.runner import DispatcherRunner
 from controlplane.notify.service import build_notify
 from controlplane.results import Querier
 from controlplane.rules import api as rules_api
@@ -187,22 +188,6 @@ def build_pipeline(
     )
     specs = slo_specs(config.rules_dir)
     rules.update(rule_groups(config.rules_dir, specs))
-
-    def start() -> None:
-        migrations.upgrade(db)
-        worker.start()
-        notify.runner.start()
-        rules.start()
-
-    def stop() -> None:
-        for step in (rules.stop, notify.runner.stop, worker.stop):
-            try:
-                step()
-            except Exception:
-                log.exception("stopping %s failed", step)
-        executor.shutdown(wait=True, cancel_futures=True)
-        db.dispose()
-
     slos = [slo for spec in specs for slo in spec.slos]
     blueprints = (
         rules_api.create_blueprint(rules),
@@ -210,6 +195,7 @@ def build_pipeline(
         runbooks_bp,
         slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
     )
+    start, stop = _lifecycle(db, executor, worker, notify.runner, rules)
     return Pipeline(
         blueprints=blueprints,
         rules=rules,
@@ -218,6 +204,33 @@ def build_pipeline(
         stop=stop,
         interrupt=worker.interrupt,
     )
+
+
+def _lifecycle(
+    db: Engine,
+    executor: ThreadPoolExecutor,
+    worker: RemediationWorker,
+    runner: DispatcherRunner,
+    rules: RuleManager,
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Start and stop, in dependency order: the schema first; rules stop before what they feed."""
+
+    def start() -> None:
+        migrations.upgrade(db)
+        worker.start()
+        runner.start()
+        rules.start()
+
+    def stop() -> None:
+        for step in (rules.stop, runner.stop, worker.stop):
+            try:
+                step()
+            except Exception:
+                log.exception("stopping %s failed", step)
+        executor.shutdown(wait=True, cancel_futures=True)
+        db.dispose()
+
+    return start, stop
 
 
 def _remediation(

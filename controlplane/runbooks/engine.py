@@ -17,11 +17,12 @@ from controlplane.audit import AuditLog
 from controlplane.errors import ControlPlaneError
 from controlplane.runbooks import guards, templates
 from controlplane.runbooks.act import ActionRunner, Notify
-from controlplane.runbooks.actions import ACTIONS, TargetKind
+from controlplane.runbooks.actions import ACTIONS
 from controlplane.runbooks.execute import Executor, context, render_params
 from controlplane.runbooks.model import Mode, Runbook
 from controlplane.runbooks.store import ACTIVE, Execution, ExecutionStore, State
 from controlplane.runbooks.switches import Switches
+from controlplane.runbooks.targets import default_params, target_of
 
 MUTATING = tuple(name for name, spec in ACTIONS.items() if spec.mutating)
 
@@ -388,23 +389,3 @@ class Remediator:
         if self._store.transition(ex.id, [State.PENDING_APPROVAL], State.RUNNING):
             self._audit.append("running", {"approved": True}, execution_id=ex.id)
             self._submit(lambda: self._executor.execute(rb, ex.id))
-
-
-def default_params(rb: Runbook) -> dict[str, Any]:
-    return {p.name: p.default for p in rb.params if p.default is not None}
-
-
-def target_of(rb: Runbook, ctx: templates.Context, labels: Mapping[str, str]) -> guards.Target:
-    """What the runbook acts on: the first mutating step's region/provider, else the labels."""
-    for step in rb.steps:
-        spec = ACTIONS[step.action]
-        if spec.mutating:
-            p = render_params(step, ctx)
-            return guards.Target(
-                kind=spec.target,
-                region=str(p.get("region", "")),
-                provider=str(p.get("provider", "")),
-            )
-    return guards.Target(
-        kind=TargetKind.NONE, region=labels.get("region", ""), provider=labels.get("provider", "")
-    )
