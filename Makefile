@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck bench clean
+.PHONY: demo test check lint typecheck layers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/controlplane demo
 
-check: lint typecheck
+check: lint typecheck layers
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -23,6 +23,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# the package layers and acyclic modules of docs/architecture.md
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
 test: $(STAMP) check
 	$(BIN)/pytest

@@ -50,7 +50,7 @@ import requests
 import yaml
 from benchmd import write_section
 
-from controlplane.demo import Supervisor, secrets_env, wait_ready
+from controlplane.demo.bundle import Supervisor, secrets_env, wait_ready
 from controlplane.rules.load import load_files, rule_files
 from controlplane.rules.model import AlertingRule
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from controlplane.model.series import Series, labels_from
 from controlplane.promql import Engine, MemorySource
-from controlplane.series import Series, labels_from
 
 SCRAPE_MS = 15_000
 SPAN_MS = 30 * 60_000

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controlplane.exposition import ExpositionParser
-from controlplane.scrape import Scraper, ScrapeTarget
-from controlplane.store import Store
+from controlplane.collect.exposition import ExpositionParser
+from controlplane.collect.scrape import Scraper, ScrapeTarget
+from controlplane.tsdb.store import Store
 
 REGIONS = ("eu", "latam")
 PROVIDERS = tuple(f"provider{i}" for i in range(1, 9))

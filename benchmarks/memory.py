@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from controlplane.series import labels_from
-from controlplane.store import Store
+from controlplane.model.series import labels_from
+from controlplane.tsdb.store import Store
 
 TARGETS = 10
 START_MS = 1_700_000_000_000

@@ -3,7 +3,7 @@ verification passed, and what players saw meanwhile, with and without the contro
 
 Runs the whole bundle of `controlplane demo` (wallet, regions eu and latam, front door, load
 generator, and in mode "with" the control plane with the shipped rules and runbooks, scraping
-and evaluating every second). Each scenario of `controlplane.scenarios` is injected repeatedly,
+and evaluating every second). Each scenario of `controlplane.demo.scenarios` is injected repeatedly,
 round-robin across scenarios; `Follower` follows each incident until its alert resolved (the
 fault is cleared `--clear-after` s after verification), then the benchmark waits until the
 aggregator is back to normal (no fault, every provider out of isolation at 100%, breakers
@@ -49,10 +49,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from aggregator.reconcile import ReconcileError, drain_queues, fetch_ledger, reconcile  # noqa: E402
 from controlplane import demo  # noqa: E402
+from controlplane.demo.scenarios import SCENARIOS, Event, Follower  # noqa: E402
 from controlplane.runbooks.actions import ACTIONS  # noqa: E402
 from controlplane.runbooks.load import load_runbook  # noqa: E402
 from controlplane.runbooks.model import Runbook  # noqa: E402
-from controlplane.scenarios import SCENARIOS, Event, Follower  # noqa: E402
 
 # the packages are imported: this directory's own modules may come back on the path
 sys.path.append(str(Path(__file__).resolve().parent))

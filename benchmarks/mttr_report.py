@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmd import machine
 
-from controlplane.scenarios import Scenario
+from controlplane.demo.scenarios import Scenario
 
 ORDER = ("provider-outage", "wallet-outage", "region-outage")
 TIMES = ("firing_s", "first_step_s", "verified_s", "resolved_s", "normal_s")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/promqltest_report.py [--failures]
 
-Runs the same cases, with the same skips, as tests/promql/test_promqltest.py.
+Runs the same cases, with the same skips, as tests/controlplane/promql/test_promqltest.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.promql.test_promqltest import all_cases, run, skip_reason
+from tests.controlplane.promql.test_promqltest import all_cases, run, skip_reason
 
 
 def main() -> int:

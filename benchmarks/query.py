@@ -36,11 +36,11 @@ import numpy as np
 import requests
 from waitress.server import create_server
 
-from controlplane.api.catalog import StoreCatalog
 from controlplane.app import Components, create_app
 from controlplane.config import Config
+from controlplane.promql.catalog import StoreCatalog
 from controlplane.promql.engine import Engine
-from controlplane.store import Store
+from controlplane.tsdb.store import Store
 
 STEP_S = 15
 BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")

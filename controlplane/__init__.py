@@ -1,4 +1,4 @@
 """The SRE control plane.
 
-scrape -> store -> evaluate -> alerts -> notify / remediate -> verify -> audit.
+collect -> tsdb -> promql -> rules -> notify / runbooks -> audit (docs/architecture.md).
 """

@@ -38,16 +38,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 
-from controlplane.api.catalog import Catalog, StoreCatalog
 from controlplane.api.prometheus import create_blueprint
 from controlplane.api.targets import NoTargets, TargetLister
-from controlplane.checkpoint import Checkpointer
+from controlplane.collect.manager import ScrapeManager
 from controlplane.config import Config, load_config
+from controlplane.promql.catalog import Catalog, StoreCatalog
 from controlplane.promql.engine import Engine
-from controlplane.remote import RemotePrometheus
-from controlplane.results import Querier, QueryResult
-from controlplane.scrapemanager import ScrapeManager
-from controlplane.store import Store
+from controlplane.promql.results import Querier, QueryResult
+from controlplane.remote.prometheus import RemotePrometheus
+from controlplane.tsdb.checkpoint import Checkpointer
+from controlplane.tsdb.store import Store
 
 log = logging.getLogger(__name__)
 EXTENSION = "controlplane"

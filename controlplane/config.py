@@ -32,9 +32,10 @@ from typing import Any
 import yaml
 
 from controlplane import configvalues as values
-from controlplane.configvalues import LABEL_NAME, format_duration, parse_duration
+from controlplane.collect.scrape import ScrapeTarget
+from controlplane.configvalues import LABEL_NAME
 from controlplane.errors import ConfigError
-from controlplane.scrape import ScrapeTarget
+from controlplane.model.times import format_duration, parse_duration
 
 # parse_duration, format_duration and LABEL_NAME have long been imported from here
 __all__ = [

@@ -9,40 +9,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from controlplane.collect.scrape import ScrapeTarget
 from controlplane.errors import ConfigError
-from controlplane.scrape import ScrapeTarget
+from controlplane.model.times import format_duration, parse_duration
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_DURATION = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
-)
-_UNIT_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
-
-
-def parse_duration(text: str) -> float:
-    """A Prometheus duration (`1h30m`, `15s`, `0`) in seconds; ValueError when it is not one."""
-    match = _DURATION.match(text)
-    if text == "0":
-        return 0.0
-    if not text or match is None:
-        raise ValueError(f"{text!r} is not a duration")
-    ms = sum(int(g) * unit for g, unit in zip(match.groups(), _UNIT_MS, strict=True) if g)
-    return ms / 1000
-
-
-def format_duration(seconds: float) -> str:
-    """Prometheus's own rendering (`1m30s`, `0s`), as /api/v1/targets shows intervals."""
-    ms = round(seconds * 1000)
-    if ms == 0:
-        return "0s"
-    out = []
-    for unit, suffix in zip(_UNIT_MS, ("y", "w", "d", "h", "m", "s", "ms"), strict=True):
-        count, ms = divmod(ms, unit)
-        if count:
-            out.append(f"{count}{suffix}")
-    return "".join(out)
-
-
 TARGET_KEYS = ("job", "url", "interval", "timeout", "labels", "honor_labels")
 
 

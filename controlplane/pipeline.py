@@ -29,32 +29,32 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from controlplane import migrations
+from controlplane.api import notify as notify_api
+from controlplane.api import rules as rules_api
+from controlplane.api import runbooks as runbooks_api
+from controlplane.api import slo as slo_api
 from controlplane.audit import AuditLog
 from controlplane.config import Config
 from controlplane.db import create_engine
+from controlplane.model.series import SeriesSource
 from controlplane.notify.alerts import Alert as NotifyAlert
 from controlplane.notify.alerts import fingerprint
+from controlplane.notify.handover import to_dispatcher
 from controlplane.notify.runner import DispatcherRunner
 from controlplane.notify.service import build_notify
-from controlplane.results import Querier
-from controlplane.rules import api as rules_api
+from controlplane.promql.results import Querier
 from controlplane.rules.alerting import Alert as RuleAlert
 from controlplane.rules.group import Sink
-from controlplane.rules.handover import to_dispatcher
 from controlplane.rules.load import load_files, parse_text, rule_files
 from controlplane.rules.manager import RuleManager
 from controlplane.rules.model import RuleGroup
-from controlplane.runbookcli import known_alerts
-from controlplane.runbooks import api as runbooks_api
 from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownRequested
 from controlplane.runbooks.engine import AlertEvent, Remediator
 from controlplane.runbooks.fleet import FleetReader
 from controlplane.runbooks.load import load_runbooks
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
-from controlplane.series import SeriesSource
-from controlplane.slo import SLOSpec, generate_rule_file, load_specs
-from controlplane.slo import api as slo_api
+from controlplane.slo import SLOSpec, generate_rule_file, known_alerts, load_specs
 
 log = logging.getLogger(__name__)
 RESEND_DELAY_MS = 5_000
@@ -163,10 +163,8 @@ def build_pipeline(
     notify = build_notify(
         routing=config.routing_file,
         engine=db,
-        api_token=token,
         registry=registry,
         external_url=config.external_url,
-        on_ingest=worker.external_alerts,
     )
     to_notify = to_dispatcher(notify.dispatcher.put, external_url=config.external_url)
 
@@ -191,7 +189,12 @@ def build_pipeline(
     slos = [slo for spec in specs for slo in spec.slos]
     blueprints = (
         rules_api.create_blueprint(rules),
-        notify.blueprint,
+        notify_api.create_blueprint(
+            dispatcher=notify.dispatcher,
+            silences=notify.silences,
+            api_token=token,
+            on_ingest=worker.external_alerts,
+        ),
         runbooks_bp,
         slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
     )

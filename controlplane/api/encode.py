@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from controlplane.results import InstantSample, QueryResult, ResultType
-from controlplane.series import Labels, Series, stale_mask
+from controlplane.model.series import Labels, Series, stale_mask
+from controlplane.promql.results import InstantSample, QueryResult, ResultType
 
 
 def format_value(value: float) -> str:

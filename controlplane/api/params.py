@@ -15,14 +15,13 @@ from datetime import UTC, datetime
 
 import promql_parser
 
-from controlplane.config import LABEL_NAME, parse_duration
+from controlplane.config import LABEL_NAME
 from controlplane.errors import ParseError
+from controlplane.model.series import Matcher
+from controlplane.model.times import parse_duration
+from controlplane.promql.catalog import MAX_TIME_MS, MIN_TIME_MS
 from controlplane.promql.parse import parse_query, selector_matchers
-from controlplane.series import Matcher
 
-# Prometheus's own bounds for "no start/end given" on the metadata endpoints
-MIN_TIME_MS = -9_223_309_901_257_974
-MAX_TIME_MS = 9_223_309_901_257_974
 MAX_POINTS = 11_000
 _EMPTY_MATCHERS = "match[] must contain at least one non-empty matcher"
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")

@@ -20,11 +20,11 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from controlplane.api import encode, params, status
-from controlplane.api.catalog import Catalog
 from controlplane.api.status import BuildInfo, MetadataLister, NoMetadata, Upstream
 from controlplane.api.targets import TargetLister, targets_data
 from controlplane.errors import QueryError, StoreError
-from controlplane.results import Querier
+from controlplane.promql.catalog import Catalog
+from controlplane.promql.results import Querier
 
 log = logging.getLogger(__name__)
 STATUS = {

@@ -3,7 +3,7 @@ JSON shape: the endpoints Grafana's Prometheus data source probes besides querie
 
 Embedded mode answers from the scrape manager (what each target's last good body said in its
 `# TYPE` / `# HELP` / `# UNIT` lines); remote mode passes the remote's own answers through an
-`Upstream` (controlplane.remote.RemotePrometheus).
+`Upstream` (controlplane.remote.prometheus.RemotePrometheus).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from controlplane.api.params import BadData
-from controlplane.exposition import MetricMetadata
-from controlplane.scrape import ScrapeTarget
-from controlplane.series import Matcher
+from controlplane.collect.exposition import MetricMetadata
+from controlplane.collect.scrape import ScrapeTarget
+from controlplane.model.series import Matcher
 
 DISTRIBUTION = "casino-controlplane"
 APPLICATION = "casino-controlplane"

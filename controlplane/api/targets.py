@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from controlplane.config import format_duration
-from controlplane.scrape import ScrapeStatus, ScrapeTarget
+from controlplane.collect.scrape import ScrapeStatus, ScrapeTarget
+from controlplane.model.times import format_duration
 
 # what Prometheus shows for a target that was never scraped (Go's zero time)
 NEVER = "0001-01-01T00:00:00Z"

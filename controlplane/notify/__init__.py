@@ -11,7 +11,9 @@ silences    silences in the control plane database (SQLAlchemy Core; `metadata`)
 inhibit     inhibition rules
 notifiers   the Notifier protocol, the log and webhook (version 4 JSON) notifiers
 ingest      Alertmanager webhook payloads in, checked strictly, as Alerts
-api         the Flask blueprint: /api/v1/alertmanager and /api/v1/silences
+handover    rule alerts (controlplane.rules) into the dispatcher
 service     `build_notify(...)`: everything above wired together
 errors      the exceptions (under controlplane.errors.ControlPlaneError)
+
+May import rules (alerts in), model and errors; its HTTP face is api/notify.py.
 """

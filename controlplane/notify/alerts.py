@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property, lru_cache
 
-from controlplane.series import Labels, labels_from
+from controlplane.model.series import Labels, labels_from
 
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211

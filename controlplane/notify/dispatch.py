@@ -29,6 +29,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter
 
 from controlplane.errors import ConfigError
+from controlplane.model.series import Labels
 from controlplane.notify.alerts import Alert, GroupKey, group_status, merge, sort_key
 from controlplane.notify.errors import NotifyError
 from controlplane.notify.inhibit import Inhibitor
@@ -36,7 +37,6 @@ from controlplane.notify.nflog import LogEntry, NotificationLog, needs_update
 from controlplane.notify.notifiers import Integration
 from controlplane.notify.routing import Route, RoutingConfig
 from controlplane.notify.silences import utc_now
-from controlplane.series import Labels
 
 log = logging.getLogger(__name__)
 

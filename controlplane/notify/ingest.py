@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from controlplane.model.series import labels_from
 from controlplane.notify.alerts import Alert, AlertStatus, pairs, parse_time
 from controlplane.notify.errors import RequestError
 from controlplane.notify.matchers import LABEL_NAME
-from controlplane.series import labels_from
 
 _TOP_FIELDS = frozenset(
     {"version", "groupKey", "truncatedAlerts", "status", "receiver", "groupLabels"}

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from controlplane.model.series import Labels, Matcher
 from controlplane.notify.alerts import Alert
 from controlplane.notify.matchers import matches
-from controlplane.series import Labels, Matcher
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,7 @@
 values optionally double-quoted, several per line as `{a="1", b=~"x|y"}` or `a=1, b=2`.
 
 Parsing follows Alertmanager 0.25's `labels.ParseMatchers`; regexes are fully anchored, as in
-Alertmanager and Prometheus (the shared `controlplane.series.Matcher` anchors them).
+Alertmanager and Prometheus (the shared `controlplane.model.series.Matcher` anchors them).
 A label an alert does not have matches as the empty string.
 """
 
@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from controlplane.model.series import Labels, Matcher, MatchOp
 from controlplane.notify.alerts import go_quote
-from controlplane.series import Labels, Matcher, MatchOp
 
 _MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*\Z", re.DOTALL)
 _OP_ORDER = {MatchOp.EQ: 0, MatchOp.NE: 1, MatchOp.RE: 2, MatchOp.NRE: 3}

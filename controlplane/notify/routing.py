@@ -35,8 +35,9 @@ from typing import Any
 
 import yaml
 
-from controlplane.config import parse_duration
 from controlplane.errors import ConfigError
+from controlplane.model.series import Labels, Matcher, MatchOp
+from controlplane.model.times import parse_duration
 from controlplane.notify.inhibit import InhibitRule
 from controlplane.notify.matchers import (
     LABEL_NAME,
@@ -47,7 +48,6 @@ from controlplane.notify.matchers import (
     sort_matchers,
 )
 from controlplane.notify.receivers import INTEGRATIONS, IntegrationParser, ReceiverConfig
-from controlplane.series import Labels, Matcher, MatchOp
 
 GROUP_BY_ALL = "..."
 _ROUTE_KEYS = frozenset(

@@ -1,7 +1,7 @@
 """Everything of notifications wired together, for the control plane's `create_app`.
 
-notify = build_notify(routing="config/routing.yml", engine=engine, api_token=token)
-app.register_blueprint(notify.blueprint)
+notify = build_notify(routing="config/routing.yml", engine=engine)
+app.register_blueprint(api.notify.create_blueprint(dispatcher=notify.dispatcher, ...))
 notify.runner.start()            # in the one process that evaluates (the HA leader)
 notify.dispatcher.put(alerts)    # from the rule engine, each evaluation
 ...
@@ -11,18 +11,15 @@ notify.runner.stop()
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import requests
 import sqlalchemy as sa
-from flask import Blueprint
 from prometheus_client import CollectorRegistry
 
-from controlplane.notify.alerts import Alert
-from controlplane.notify.api import create_blueprint
 from controlplane.notify.dispatch import Backoff, Dispatcher
 from controlplane.notify.notifiers import (
     FACTORIES,
@@ -41,14 +38,12 @@ class Notify:
     dispatcher: Dispatcher
     silences: SilenceStore
     runner: DispatcherRunner
-    blueprint: Blueprint
 
 
 def build_notify(
     *,
     routing: RoutingConfig | str | Path,
     engine: sa.Engine,
-    api_token: str,
     clock: Callable[[], datetime] = utc_now,
     session: requests.Session | None = None,
     external_url: str = "",
@@ -57,7 +52,6 @@ def build_notify(
     factories: Mapping[str, NotifierFactory] = FACTORIES,
     backoff: Backoff | None = None,
     create_tables: bool = False,
-    on_ingest: Callable[[Sequence[Alert]], None] | None = None,
 ) -> Notify:
     """Build (and start nothing). `create_tables` is for runs without Alembic migrations."""
     config = routing if isinstance(routing, RoutingConfig) else load_routing(routing)
@@ -80,11 +74,4 @@ def build_notify(
         dispatcher=dispatcher,
         silences=silences,
         runner=DispatcherRunner(dispatcher, clock=clock),
-        blueprint=create_blueprint(
-            dispatcher=dispatcher,
-            silences=silences,
-            api_token=api_token,
-            clock=clock,
-            on_ingest=on_ingest,
-        ),
     )

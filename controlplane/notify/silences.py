@@ -20,9 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from controlplane.model.series import Labels, Matcher, MatchOp
 from controlplane.notify.errors import SilenceError, SilenceExpired, SilenceNotFound
 from controlplane.notify.matchers import matcher_string, matches, matches_empty, new_matcher
-from controlplane.series import Labels, Matcher, MatchOp
 
 metadata = sa.MetaData()
 

@@ -11,21 +11,19 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import promql_parser as pp
 
 from controlplane.errors import EvalError
+from controlplane.model.series import METRIC_NAME, Labels
+from controlplane.promql.context import Evaluator
 from controlplane.promql.labelcache import factorize
 from controlplane.promql.labelfuncs import check_label_name, string_arg
 from controlplane.promql.parse import format_float_f, unwrap_parens
 from controlplane.promql.values import F64, I64, Steps, Vector, merge_same_labels
 from controlplane.promql.windows import quantile_sorted
-from controlplane.series import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from controlplane.promql.evaluate import Evaluator
 
 K_OPS = {"topk", "bottomk", "limitk", "limit_ratio"}
 INT64_LIMIT = 2.0**63

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import promql_parser as pp
 
 from controlplane.errors import EvalError
+from controlplane.model.series import METRIC_NAME, Labels
+from controlplane.promql.context import Evaluator
 from controlplane.promql.labelcache import factorize
 from controlplane.promql.parse import format_labels
 from controlplane.promql.values import (
@@ -29,10 +31,6 @@ from controlplane.promql.values import (
     Vector,
     merge_same_labels,
 )
-from controlplane.series import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from controlplane.promql.evaluate import Evaluator
 
 ARITHMETIC: dict[str, Callable[[F64, F64], F64]] = {
     "+": np.add,

@@ -1,4 +1,4 @@
-"""`Engine`: the embedded PromQL querier (controlplane.results.Querier) over a SeriesSource."""
+"""`Engine`: the embedded PromQL querier (`promql.results.Querier`) over a SeriesSource."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from collections.abc import Callable
 import numpy as np
 
 from controlplane.errors import ParseError
+from controlplane.model.series import Series, SeriesSource
 from controlplane.promql.evaluate import Evaluator
 from controlplane.promql.labelcache import LabelCache
 from controlplane.promql.parse import Query, parse_query
+from controlplane.promql.results import InstantSample, QueryResult, ResultType
 from controlplane.promql.values import RangeVector, Scalar, Steps, String, Value, Vector, finish
 from controlplane.promql.windows import Windows
-from controlplane.results import InstantSample, QueryResult, ResultType
-from controlplane.series import Series, SeriesSource
 
 MAX_POINTS = 11_000
 

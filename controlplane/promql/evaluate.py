@@ -9,6 +9,7 @@ import numpy as np
 import promql_parser as pp
 
 from controlplane.errors import EvalError, QueryTimeout
+from controlplane.model.series import Labels, Matcher, SeriesBatch, SeriesSource
 from controlplane.promql.aggregations import aggregate
 from controlplane.promql.binops import binary
 from controlplane.promql.functions import call
@@ -16,7 +17,6 @@ from controlplane.promql.labelcache import LabelCache
 from controlplane.promql.parse import Query, at_ms, duration_ms, selector_matchers
 from controlplane.promql.selectors import clip_times, drop_stale, pick_latest
 from controlplane.promql.values import RangeVector, Scalar, Steps, String, Value, Vector
-from controlplane.series import Labels, Matcher, SeriesBatch, SeriesSource
 
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
 

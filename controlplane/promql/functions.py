@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import promql_parser as pp
 
 from controlplane.errors import EvalError
 from controlplane.promql import histograms, labelfuncs, rangefuncs
+from controlplane.promql.context import Evaluator
 from controlplane.promql.parse import unwrap_parens
 from controlplane.promql.values import F64, Scalar, Steps, Value, Vector
 from controlplane.promql.windows import Windows, to_vector
 
-if TYPE_CHECKING:
-    from controlplane.promql.evaluate import Evaluator
-
 Args = list[Any]
-InstantFn = Callable[["Evaluator", Args, Steps], Value]
+InstantFn = Callable[[Evaluator, Args, Steps], Value]
 RangeFn = Callable[[Windows, list[F64]], rangefuncs.Result]
 
 # name -> (index of the range-vector argument, implementation)

@@ -11,18 +11,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from controlplane.model.series import METRIC_NAME, Labels
+from controlplane.promql.context import Evaluator
 from controlplane.promql.labelcache import factorize
 from controlplane.promql.labelfuncs import string_arg
 from controlplane.promql.parse import format_openmetrics
 from controlplane.promql.values import F64, Mask, Steps, Value, Vector, merge_same_labels
-from controlplane.series import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from controlplane.promql.evaluate import Evaluator
 
 Args = list[Any]
 BUCKET_LABEL = "le"

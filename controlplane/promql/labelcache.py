@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from controlplane.series import Labels
+from controlplane.model.series import Labels
 
 I64 = npt.NDArray[np.int64]
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import promql_parser as pp
 
-from controlplane import re2
 from controlplane.errors import EvalError
+from controlplane.model import re2
+from controlplane.model.series import METRIC_NAME, Labels, MatchOp
+from controlplane.promql.context import Evaluator
 from controlplane.promql.parse import go_quote, selector_matchers
 from controlplane.promql.values import Mask, Steps, Value, Vector, merge_same_labels
-from controlplane.series import METRIC_NAME, Labels, MatchOp
-
-if TYPE_CHECKING:
-    from controlplane.promql.evaluate import Evaluator
 
 Args = list[Any]
 _GO_TEMPLATE = re.compile(r"\$(\$|\{(\w+)\}|(\w+))")

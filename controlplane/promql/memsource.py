@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from controlplane.model.series import Labels, Matcher, MatchOp, Series, SeriesBatch
 from controlplane.promql.selectors import Segments
 from controlplane.promql.values import I64, Mask
-from controlplane.series import Labels, Matcher, MatchOp, Series, SeriesBatch
 
 
 class MemorySource:

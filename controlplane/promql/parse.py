@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
-from controlplane import re2
 from controlplane.errors import ParseError
-from controlplane.series import METRIC_NAME, Labels, Matcher, MatchOp
+from controlplane.model import re2
+from controlplane.model.series import METRIC_NAME, Labels, Matcher, MatchOp
 
 # Finding the error position re-parses prefixes; beyond this many tries we stop looking.
 _MAX_POSITION_PROBES = 400

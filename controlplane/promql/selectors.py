@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from controlplane.model.series import SeriesBatch, stale_mask
 from controlplane.promql.values import F64, I64, Mask
-from controlplane.series import SeriesBatch, stale_mask
 
 # Times are clipped into this range so that shifted keys never overflow int64.
 TIME_LIMIT = 2**52

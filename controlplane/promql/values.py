@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from controlplane.errors import EvalError
+from controlplane.model.series import METRIC_NAME, Labels
 from controlplane.promql.labelcache import LabelCache, factorize
-from controlplane.series import METRIC_NAME, Labels
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

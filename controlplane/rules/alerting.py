@@ -26,10 +26,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from controlplane.errors import EvalError
-from controlplane.results import InstantSample
-from controlplane.rules.model import AlertingRule, Pairs
-from controlplane.rules.templates import QueryFunc, TemplateContext, expand_or_error
-from controlplane.series import (
+from controlplane.model.series import (
     METRIC_NAME,
     Labels,
     Matcher,
@@ -37,6 +34,9 @@ from controlplane.series import (
     SeriesSource,
     is_stale_marker,
 )
+from controlplane.promql.results import InstantSample
+from controlplane.rules.model import AlertingRule, Pairs
+from controlplane.rules.templates import QueryFunc, TemplateContext, expand_or_error
 
 RESOLVED_RETENTION_MS = 15 * 60_000
 ALERTS_METRIC = "ALERTS"

@@ -23,7 +23,8 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from controlplane.errors import ControlPlaneError, EvalError
-from controlplane.results import InstantSample, Querier, ResultType
+from controlplane.model.series import METRIC_NAME, STALE_NAN, Labels, SeriesSource
+from controlplane.promql.results import InstantSample, Querier, ResultType
 from controlplane.rules.alerting import Alert, AlertState, AlertTracker
 from controlplane.rules.model import (
     DEFAULT_INTERVAL_MS,
@@ -32,7 +33,6 @@ from controlplane.rules.model import (
     Rule,
     RuleGroup,
 )
-from controlplane.series import METRIC_NAME, STALE_NAN, Labels, SeriesSource
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from controlplane.series import Labels, Matcher, Series, SeriesBatch
+from controlplane.model.series import Labels, Matcher, Series, SeriesBatch
 
 
 class _Column:

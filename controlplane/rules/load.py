@@ -21,11 +21,11 @@ from pathlib import Path
 
 import yaml
 
-from controlplane.config import parse_duration
 from controlplane.errors import ConfigError, ParseError
+from controlplane.gotemplate.fmt import go_quote
+from controlplane.model.times import parse_duration
 from controlplane.promql.parse import parse_query
 from controlplane.rules import templates
-from controlplane.rules.gofmt import go_quote
 from controlplane.rules.model import AlertingRule, Pairs, RecordingRule, Rule, RuleGroup
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

@@ -31,7 +31,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from prometheus_client import CollectorRegistry
 
-from controlplane.results import Querier
+from controlplane.model.series import SeriesSource
+from controlplane.promql.results import Querier
 from controlplane.rules.alerting import Alert
 from controlplane.rules.group import (
     DEFAULT_RESEND_DELAY_MS,
@@ -42,7 +43,6 @@ from controlplane.rules.group import (
 )
 from controlplane.rules.load import load_files, rule_files
 from controlplane.rules.model import DEFAULT_INTERVAL_MS, RuleGroup
-from controlplane.series import SeriesSource
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import numpy as np
 import promql_parser
 
 from controlplane.errors import ParseError
+from controlplane.model.series import METRIC_NAME, STALE_NAN, Labels, Series, labels_from
 from controlplane.promql.parse import parse_query
-from controlplane.series import METRIC_NAME, STALE_NAN, Labels, Series, labels_from
 
 # no hex: in this notation `0x5` is 0 repeated, not 5
 _NUMBER = r"(?:[+-]?(?:inf|nan|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?))"

@@ -15,11 +15,11 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from controlplane.results import InstantSample
-from controlplane.rules.gobuiltins import BUILTINS
-from controlplane.rules.goexec import TemplateExecError, execute
-from controlplane.rules.gotemplate import Template, TemplateParseError, parse
-from controlplane.rules.govalues import FuncError, GoFunc, GoStruct
+from controlplane.gotemplate.builtins import BUILTINS
+from controlplane.gotemplate.execute import TemplateExecError, execute
+from controlplane.gotemplate.parse import Template, TemplateParseError, parse
+from controlplane.gotemplate.values import FuncError, GoFunc, GoStruct
+from controlplane.promql.results import InstantSample
 from controlplane.rules.tmplfuncs import PROMETHEUS_FUNCTIONS
 
 __all__ = [

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controlplane.config import parse_duration
-from controlplane.rules import gofmt
-from controlplane.rules.govalues import AnyMap, FuncError, GoFunc, GoStruct
+from controlplane.gotemplate import fmt as gofmt
+from controlplane.gotemplate.values import AnyMap, FuncError, GoFunc, GoStruct
+from controlplane.model.times import parse_duration
 
 
 def _first(v: list[GoStruct] | None) -> GoStruct:

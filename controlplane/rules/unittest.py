@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TextIO
 
 from controlplane.errors import ConfigError, ControlPlaneError
+from controlplane.gotemplate.fmt import go_quote
+from controlplane.model.series import Labels, SeriesSource
 from controlplane.promql.engine import Engine
-from controlplane.results import Querier
+from controlplane.promql.results import Querier
 from controlplane.rules.alerting import AlertState
-from controlplane.rules.gofmt import go_quote
 from controlplane.rules.group import GroupEvaluator, query_vector
 from controlplane.rules.growsource import GrowingSource
 from controlplane.rules.load import RuleFileError, load_files
@@ -39,7 +40,6 @@ from controlplane.rules.unittest_format import (
     model_duration,
     rule_error,
 )
-from controlplane.series import Labels, SeriesSource
 
 EngineFactory = Callable[[SeriesSource, int], Querier]
 

@@ -13,8 +13,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from controlplane.config import parse_duration
 from controlplane.errors import ConfigError
+from controlplane.model.times import parse_duration
 from controlplane.rules.unittest_format import model_duration
 
 DEFAULT_EVALUATION_INTERVAL_MS = 60_000

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from controlplane.rules.gofmt import format_float_e_shortest, go_quote
-from controlplane.series import Labels
+from controlplane.gotemplate.fmt import format_float_e_shortest, go_quote
+from controlplane.model.series import Labels
 
 _MODEL_UNITS = (
     ("y", 365 * 86_400_000, True),

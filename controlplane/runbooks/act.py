@@ -15,9 +15,9 @@ from typing import Any
 
 import requests
 
-from controlplane.config import parse_duration
 from controlplane.errors import ControlPlaneError
-from controlplane.results import Querier
+from controlplane.model.times import parse_duration
+from controlplane.promql.results import Querier
 
 Notify = Callable[[str, str, Mapping[str, Any]], None]  # (severity, message, context)
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import promql_parser
 
-from controlplane.config import parse_duration
+from controlplane.model.times import parse_duration
 
 
 class ParamType(StrEnum):

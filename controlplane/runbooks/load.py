@@ -15,8 +15,8 @@ from typing import Any
 import promql_parser
 import yaml
 
-from controlplane.config import parse_duration
 from controlplane.errors import ConfigError
+from controlplane.model.times import parse_duration
 from controlplane.runbooks import templates
 from controlplane.runbooks.actions import ACTIONS, ParamType, check_literal
 from controlplane.runbooks.model import (

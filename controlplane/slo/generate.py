@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import promql_parser
 import yaml
 
-from controlplane.slo.spec import SLI, SLO, WINDOW_PLACEHOLDER, SLOSpec
+from controlplane.errors import ConfigError
+from controlplane.slo.spec import SLI, SLO, WINDOW_PLACEHOLDER, SLOSpec, load_specs
 
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 GUARD_WINDOW = "1h"
@@ -229,3 +231,26 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 
 _BlockDumper.add_representer(str, _str_presenter)
+
+
+def known_alerts(paths: list[str]) -> set[str]:
+    """Alert names defined by the rule files and the generated SLO rules under `paths`."""
+    names: set[str] = set()
+    for root in map(Path, paths):
+        files = sorted(root.rglob("*.y*ml")) if root.is_dir() else [root]
+        for f in files:
+            if "slo" in f.parts or "tests" in f.parts:
+                continue
+            try:
+                doc = yaml.safe_load(f.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{f}: cannot read rule file: {exc}") from exc
+            for group in doc.get("groups", []) if isinstance(doc, dict) else []:
+                names.update(r["alert"] for r in group.get("rules", []) if "alert" in r)
+        slo_dir = root / "slo" if root.is_dir() else None
+        if slo_dir is not None and slo_dir.is_dir():
+            for spec in load_specs(slo_dir):
+                for slo in spec.slos:
+                    for group in generate_rule_groups(slo):
+                        names.update(r["alert"] for r in group["rules"] if "alert" in r)
+    return names

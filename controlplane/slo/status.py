@@ -17,7 +17,7 @@ from typing import Any
 
 import promql_parser
 
-from controlplane.results import Querier, ResultType
+from controlplane.promql.results import Querier, ResultType
 from controlplane.rules.alerting import Alert
 from controlplane.slo.generate import GUARD_WINDOW, SLI_WINDOWS
 from controlplane.slo.spec import SLO

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.collect.scrape import ScrapeTarget
 from controlplane.config import Config, format_duration, load_config, parse_duration
 from controlplane.errors import ConfigError
-from controlplane.scrape import ScrapeTarget
 
 FULL = """
 server: {host: 0.0.0.0, port: 9000}

@@ -29,8 +29,8 @@ from tests.controlplane.api.fakes import wait_for
 
 pytestmark = pytest.mark.slow
 
-DATA = Path(__file__).parent / "data" / "killresume"
-RUNBOOK = "isolate-wait-restore"  # data/killresume/runbooks/: isolate, wait 6s, restore
+DATA = Path(__file__).parent / "killresume_data"
+RUNBOOK = "isolate-wait-restore"  # killresume_data/runbooks/: isolate, wait 6s, restore
 API_TOKEN = "cp-test-token"
 AGGREGATOR_TOKEN = "agg-test-token"
 PROVIDERS = tuple(f"pv{i}" for i in range(1, 9))

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from controlplane import demo
-from controlplane.scenarios import SCENARIOS, Follower, Outcome
+from controlplane.demo import bundle as demo
+from controlplane.demo.scenarios import SCENARIOS, Follower, Outcome
 from tests.conftest import free_port
 
 TOKEN = "e2e-admin-token"

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from controlplane.api.params import parse_selector
 from controlplane.api.targets import TargetState
 from controlplane.errors import EvalError, ParseError, QueryTimeout
-from controlplane.results import InstantSample, QueryResult, ResultType
-from controlplane.series import Labels, Matcher, Series, SeriesBatch, labels_from
+from controlplane.model.series import Labels, Matcher, Series, SeriesBatch, labels_from
+from controlplane.promql.results import InstantSample, QueryResult, ResultType
 from tests.conftest import free_port
 
 LOOKBACK_MS = 300_000

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from controlplane.api.catalog import StoreCatalog
 from controlplane.app import (
     EXTENSION,
     Components,
@@ -19,8 +18,9 @@ from controlplane.app import (
 )
 from controlplane.config import Config, QueryConfig, StoreConfig
 from controlplane.errors import StoreError
-from controlplane.remote import RemotePrometheus
-from controlplane.series import Matcher, Series, labels_from
+from controlplane.model.series import Matcher, Series, labels_from
+from controlplane.promql.catalog import StoreCatalog
+from controlplane.remote.prometheus import RemotePrometheus
 from tests.conftest import free_port
 from tests.controlplane.api.fakes import FakeQuerier, FakeSource, series
 

@@ -13,7 +13,7 @@ from controlplane.api.params import (
     parse_time_ms,
     selectors_param,
 )
-from controlplane.series import Matcher, MatchOp
+from controlplane.model.series import Matcher, MatchOp
 
 
 # expected strings are what Go's strconv.FormatFloat(v, 'f', -1, 64) prints

@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from controlplane.app import EXTENSION, ControlPlane, create_app
+from controlplane.collect.scrape import ScrapeTarget
 from controlplane.config import Config, ScrapeConfig, StoreConfig
-from controlplane.scrape import ScrapeTarget
 from tests.controlplane.api.fakes import Exporter, wait_for
 
 pytestmark = pytest.mark.slow

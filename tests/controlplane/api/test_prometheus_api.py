@@ -12,10 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from controlplane.api.catalog import StoreCatalog
 from controlplane.api.prometheus import create_blueprint
 from controlplane.api.targets import TargetState
-from controlplane.scrape import Health, ScrapeStatus, ScrapeTarget
+from controlplane.collect.scrape import Health, ScrapeStatus, ScrapeTarget
+from controlplane.promql.catalog import StoreCatalog
 from tests.controlplane.api.fakes import FakeQuerier, FakeSource, FakeTargets, series
 
 DATA = Path(__file__).parent / "data"

@@ -22,12 +22,12 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from controlplane.api.catalog import StoreCatalog
 from controlplane.api.prometheus import create_blueprint
 from controlplane.app import EXTENSION, ControlPlane, create_app
+from controlplane.collect.manager import ScrapeManager
+from controlplane.collect.scrape import Health, ScrapeTarget
 from controlplane.config import Config, QueryConfig, ScrapeConfig, StoreConfig
-from controlplane.scrape import Health, ScrapeTarget
-from controlplane.scrapemanager import ScrapeManager
+from controlplane.promql.catalog import StoreCatalog
 from tests.conftest import free_port, require_binary, stop_process
 from tests.controlplane.api.fakes import FakeQuerier, FakeSource, FakeTargets
 

@@ -23,12 +23,12 @@ import requests
 import yaml
 from flask import Flask
 
+from controlplane.api.notify import create_blueprint
+from controlplane.model.series import labels_from
 from controlplane.notify.alerts import GroupKey, fingerprint
-from controlplane.notify.api import create_blueprint
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.routing import parse_routing
 from controlplane.notify.silences import SilenceStore
-from controlplane.series import labels_from
 from tests.conftest import ServedApp, free_port, require_binary, stop_process
 
 TOKEN = "interop-token"

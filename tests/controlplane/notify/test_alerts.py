@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from controlplane.model.series import labels_from
 from controlplane.notify.alerts import (
     Alert,
     AlertStatus,
@@ -14,7 +15,6 @@ from controlplane.notify.alerts import (
     merge,
     parse_time,
 )
-from controlplane.series import labels_from
 from tests.controlplane.notify.conftest import T0
 
 

@@ -12,8 +12,8 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from controlplane import silencecli
-from controlplane.notify.api import create_blueprint
+from controlplane.api.notify import create_blueprint
+from controlplane.cli import silences as silencecli
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.ingest import IngestLimits
 from controlplane.notify.silences import SilenceStore

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from controlplane.model.series import labels_from
 from controlplane.notify.alerts import Alert, AlertStatus, GroupKey
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.errors import NotifyError
@@ -20,7 +21,6 @@ from controlplane.notify.notifiers import (
     WebhookNotifier,
     build_integrations,
 )
-from controlplane.series import labels_from
 from tests.conftest import free_port
 from tests.controlplane.notify.conftest import T0, FakeClock, routing_from
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.errors import ConfigError
+from controlplane.model.series import MatchOp, labels_from
 from controlplane.notify.matchers import (
     matcher_string,
     matchers_string,
@@ -13,7 +14,6 @@ from controlplane.notify.matchers import (
     parse_matchers,
 )
 from controlplane.notify.routing import load_routing
-from controlplane.series import MatchOp, labels_from
 from tests.conftest import ROOT
 from tests.controlplane.notify.conftest import routing_from
 

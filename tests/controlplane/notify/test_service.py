@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 from prometheus_client import CollectorRegistry
 
+from controlplane.api.notify import create_blueprint
 from controlplane.notify.runner import DispatcherRunner
 from controlplane.notify.service import build_notify
 from tests.conftest import ROOT
@@ -43,12 +44,13 @@ def test_build_notify_from_the_shipped_routing(
     notify = build_notify(
         routing=ROOT / "config" / "routing.yml",
         engine=sqlite_engine,
-        api_token="t",
         registry=registry,
         create_tables=True,
     )
     app = Flask(__name__)
-    app.register_blueprint(notify.blueprint)
+    app.register_blueprint(
+        create_blueprint(dispatcher=notify.dispatcher, silences=notify.silences, api_token="t")
+    )
     client = app.test_client()
     assert client.get("/api/v1/silences").json == {"silences": []}
     old = datetime(2024, 1, 1, tzinfo=UTC)

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from controlplane.model.series import labels_from
 from controlplane.notify.errors import SilenceError, SilenceExpired, SilenceNotFound
 from controlplane.notify.matchers import parse_matchers
 from controlplane.notify.silences import Silence, SilenceState, SilenceStore
-from controlplane.series import labels_from
 from tests.controlplane.notify.conftest import (
     T0,
     FakeClock,

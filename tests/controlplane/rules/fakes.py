@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from controlplane.errors import QueryTimeout
-from controlplane.results import InstantSample, QueryResult, ResultType
-from controlplane.series import Labels
+from controlplane.model.series import Labels
+from controlplane.promql.results import InstantSample, QueryResult, ResultType
 
 Answer = Callable[[int], list[tuple[Mapping[str, str], float]]]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from controlplane.errors import EvalError
-from controlplane.results import InstantSample
+from controlplane.model.series import STALE_NAN, Labels, Matcher, MatchOp, is_stale_marker
+from controlplane.promql.results import InstantSample
 from controlplane.rules.alerting import (
     RESOLVED_RETENTION_MS,
     Alert,
@@ -14,7 +15,6 @@ from controlplane.rules.alerting import (
 )
 from controlplane.rules.growsource import GrowingSource
 from controlplane.rules.model import AlertingRule
-from controlplane.series import STALE_NAN, Labels, Matcher, MatchOp, is_stale_marker
 
 S = 1000
 M = 60 * S

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from controlplane.rules.api import create_blueprint, rfc3339
+from controlplane.api.rules import create_blueprint, rfc3339
 from controlplane.rules.load import parse_text
 from controlplane.rules.manager import RuleManager
 from tests.controlplane.rules.fakes import ListSink, ScriptedQuerier

@@ -7,13 +7,13 @@ import math
 
 from prometheus_client import CollectorRegistry
 
+from controlplane.model.series import is_stale_marker
 from controlplane.promql.engine import Engine
 from controlplane.rules.group import GroupEvaluator, RuleHealth, RuleMetrics
 from controlplane.rules.growsource import GrowingSource
 from controlplane.rules.load import parse_text
 from controlplane.rules.model import AlertingRule, RecordingRule, RuleGroup
 from controlplane.rules.notation import series_from
-from controlplane.series import is_stale_marker
 from tests.controlplane.rules.fakes import ListSink, ScriptedQuerier
 
 S = 1000

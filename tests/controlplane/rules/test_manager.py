@@ -10,11 +10,11 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 
+from controlplane.model.series import Matcher, MatchOp, is_stale_marker
 from controlplane.rules.alerting import Alert, AlertState
 from controlplane.rules.growsource import GrowingSource
 from controlplane.rules.load import parse_text
 from controlplane.rules.manager import RuleManager
-from controlplane.series import Matcher, MatchOp, is_stale_marker
 from tests.controlplane.rules.fakes import ListSink, ScriptedQuerier
 
 S = 1000

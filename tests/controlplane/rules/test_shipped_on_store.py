@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from controlplane.model.series import labels_from
 from controlplane.promql.engine import Engine
 from controlplane.rules.alerting import Alert, AlertState
 from controlplane.rules.manager import RuleManager
-from controlplane.series import labels_from
-from controlplane.store import Store
+from controlplane.tsdb.store import Store
 from tests.conftest import ROOT
 
 STEP_MS = 5_000

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.results import InstantSample
+from controlplane.promql.results import InstantSample
 from controlplane.rules import templates, tmplfuncs
 from controlplane.rules.templates import TemplateContext, TemplateParseError
 from tests.conftest import require_binary

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controlplane import rulescli
+from controlplane.cli import rules as rulescli
+from controlplane.model.series import is_stale_marker
 from controlplane.rules.load import rule_files
 from controlplane.rules.notation import expand_values, parse_metric
 from controlplane.rules.unittest import run_files
-from controlplane.series import is_stale_marker
 from tests.conftest import ROOT, require_binary
 
 SHIPPED_RULES = ROOT / "rules"
@@ -157,7 +157,7 @@ def test_the_rules_verb_runs_through_the_cli(
 ) -> None:
     from controlplane import cli
 
-    monkeypatch.setitem(cli.VERBS, "rules", "controlplane.rulescli")
+    monkeypatch.setitem(cli.VERBS, "rules", "controlplane.cli.rules")
     assert cli.main(["rules", "check", str(SHIPPED_RULES)]) == 0
     assert cli.main(["rules", "test", *map(str, SHIPPED_TESTS)]) == 0
     out = capsys.readouterr().out

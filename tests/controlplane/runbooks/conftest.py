@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from controlplane import audit
 from controlplane.db import create_engine
-from controlplane.results import InstantSample, QueryResult, ResultType
+from controlplane.promql.results import InstantSample, QueryResult, ResultType
 from controlplane.runbooks.act import ActionRunner, AggregatorTargets
 from controlplane.runbooks.engine import Remediator
 from controlplane.runbooks.guards import Fleet

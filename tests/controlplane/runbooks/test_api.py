@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from controlplane.runbooks.api import create_blueprint
+from controlplane.api.runbooks import create_blueprint
 from tests.controlplane.runbooks.test_engine import VERIFY
 from tests.controlplane.runbooks.test_load import DESIGN_EXAMPLE
 

@@ -11,16 +11,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from controlplane.api.slo import create_blueprint
 from controlplane.errors import QueryError
 from controlplane.promql.engine import Engine
-from controlplane.results import QueryResult
+from controlplane.promql.results import QueryResult
 from controlplane.rules.alerting import Alert
 from controlplane.rules.group import GroupEvaluator
 from controlplane.rules.growsource import GrowingSource
 from controlplane.rules.load import parse_text
 from controlplane.rules.notation import series_from
 from controlplane.slo import generate_rule_file, load_spec
-from controlplane.slo.api import create_blueprint
 from tests.controlplane.slo.test_generate import SPEC
 
 MINUTE = 60_000

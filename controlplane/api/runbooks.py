@@ -1,0 +1,296 @@
+"""HTTP API for runbooks, executions, approvals, automation, maintenance and the audit log.
+
+Reads are open; writes need `Authorization: Bearer <api token>` (401 JSON otherwise). Errors are
+JSON `{"error": "<code>", "message": "..."}` with a 4xx status; nothing changes on a refused write.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from controlplane.api.auth import bearer_problem
+from controlplane.audit import AuditLog
+from controlplane.model.times import parse_duration
+from controlplane.runbooks.engine import RemediationError, Remediator
+from controlplane.runbooks.model import Runbook
+from controlplane.runbooks.store import ExecutionStore, State
+from controlplane.runbooks.switches import Switches
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+
+
+def create_blueprint(
+    remediator: Remediator,
+    store: ExecutionStore,
+    switches: Switches,
+    audit: AuditLog,
+    *,
+    token: str,
+    clock: Callable[[], float] = time.time,
+) -> Blueprint:
+    bp = Blueprint("runbooks", __name__)
+
+    def writer() -> str:
+        """Check the bearer token; the acting user (for the audit) from the body or header."""
+        problem = bearer_problem(request.headers.get("Authorization", ""), token)
+        if problem is not None:
+            raise ApiError(401, "unauthorized", problem)
+        user = _body().get("user") or request.headers.get("X-User") or "api"
+        if not isinstance(user, str):
+            raise ApiError(400, "bad_request", f"user must be a string, got {user!r}")
+        return user
+
+    @bp.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        response = _json({"error": exc.code, "message": exc.message}, exc.status)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @bp.errorhandler(RemediationError)
+    def _refused(exc: RemediationError) -> Response:
+        status = 404 if str(exc).startswith(("unknown runbook", "unknown execution")) else 409
+        return _json(
+            {"error": "not_found" if status == 404 else "conflict", "message": str(exc)}, status
+        )
+
+    _install_runs(bp, writer, remediator, store, audit)
+    _install_automation(bp, writer, remediator, switches, audit)
+    _install_maintenance(bp, writer, switches, audit, clock)
+    _install_audit(bp, audit)
+    return bp
+
+
+def _install_runs(
+    bp: Blueprint,
+    writer: Callable[[], str],
+    remediator: Remediator,
+    store: ExecutionStore,
+    audit: AuditLog,
+) -> None:
+    @bp.get("/api/v1/runbooks")
+    def runbooks() -> Response:
+        return _json({"runbooks": [_runbook_json(rb) for rb in remediator.runbooks.values()]})
+
+    @bp.get("/api/v1/runbooks/<name>")
+    def runbook(name: str) -> Response:
+        rb = remediator.runbooks.get(name)
+        if rb is None:
+            raise ApiError(404, "not_found", f"unknown runbook {name!r}")
+        return _json(_runbook_json(rb))
+
+    @bp.post("/api/v1/runbooks/<name>/executions")
+    def run(name: str) -> Response:
+        user = writer()
+        body = _body()
+        labels, params = body.get("labels", {}), body.get("params", {})
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ApiError(400, "bad_request", f"labels must map names to strings, got {labels!r}")
+        if not isinstance(params, dict):
+            raise ApiError(400, "bad_request", f"params must be an object, got {params!r}")
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise ApiError(400, "bad_request", f"dry_run must be true or false, got {dry_run!r}")
+        ex = remediator.run_manual(name, labels=labels, params=params, user=user, dry_run=dry_run)
+        return _json((store.get(ex.id) or ex).as_json(), 201)
+
+    @bp.get("/api/v1/executions")
+    def executions() -> Response:
+        states = None
+        if request.args.get("state"):
+            try:
+                states = [State(s) for s in request.args["state"].split(",")]
+            except ValueError:
+                raise ApiError(
+                    400,
+                    "bad_request",
+                    f"unknown state in {request.args['state']!r} "
+                    f"(states: {[s.value for s in State]})",
+                ) from None
+        limit = _int_arg("limit", 100, 1, 1000)
+        found = store.find(states=states, runbook=request.args.get("runbook"), limit=limit)
+        return _json({"executions": [e.as_json() for e in found]})
+
+    @bp.get("/api/v1/executions/<execution_id>")
+    def execution(execution_id: str) -> Response:
+        ex = store.get(execution_id)
+        if ex is None:
+            raise ApiError(404, "not_found", f"unknown execution {execution_id!r}")
+        steps = [dict(s.__dict__) for s in store.steps_of(ex.id)]
+        events = [dict(e.__dict__) for e in audit.events(execution_id=ex.id)]
+        return _json({**ex.as_json(), "steps": steps, "audit": events})
+
+    @bp.post("/api/v1/executions/<execution_id>/approve")
+    def approve(execution_id: str) -> Response:
+        return _json(remediator.approve(execution_id, writer()).as_json())
+
+    @bp.post("/api/v1/executions/<execution_id>/reject")
+    def reject(execution_id: str) -> Response:
+        user = writer()
+        return _json(
+            remediator.reject(execution_id, user, str(_body().get("reason", ""))).as_json()
+        )
+
+
+def _install_automation(
+    bp: Blueprint,
+    writer: Callable[[], str],
+    remediator: Remediator,
+    switches: Switches,
+    audit: AuditLog,
+) -> None:
+    @bp.get("/api/v1/automation")
+    def automation() -> Response:
+        paused, reason, by, at = switches.automation()
+        max_actions, window_s = remediator.budget
+        return _json(
+            {
+                "paused": paused,
+                "reason": reason,
+                "changed_by": by,
+                "changed_at": at,
+                "budget": {"max_actions": max_actions, "window_s": window_s},
+            }
+        )
+
+    @bp.post("/api/v1/automation/pause")
+    def pause() -> Response:
+        user = writer()
+        reason = str(_body().get("reason", "paused by hand"))
+        switches.set_automation(paused=True, reason=reason, by=user)
+        audit.append("automation_paused", {"reason": reason}, actor=user)
+        return automation()
+
+    @bp.post("/api/v1/automation/resume")
+    def resume() -> Response:
+        user = writer()
+        switches.set_automation(paused=False, reason="", by=user)
+        audit.append("automation_resumed", {}, actor=user)
+        return automation()
+
+
+def _install_maintenance(
+    bp: Blueprint,
+    writer: Callable[[], str],
+    switches: Switches,
+    audit: AuditLog,
+    clock: Callable[[], float],
+) -> None:
+    @bp.get("/api/v1/maintenance")
+    def maintenance() -> Response:
+        return _json({"windows": switches.maintenance_windows(active_at=clock())})
+
+    @bp.post("/api/v1/maintenance")
+    def add_maintenance() -> Response:
+        user = writer()
+        body = _body()
+        matchers = body.get("matchers", {})
+        if not isinstance(matchers, dict) or not all(
+            k in ("region", "provider") and isinstance(v, str) for k, v in matchers.items()
+        ):
+            raise ApiError(
+                400, "bad_request", f"matchers take region/provider strings, got {matchers!r}"
+            )
+        try:
+            seconds = parse_duration(str(body.get("duration", "")))
+        except ValueError:
+            raise ApiError(
+                400, "bad_request", f"duration {body.get('duration')!r} is not a duration"
+            ) from None
+        now = clock()
+        reason = str(body.get("reason", ""))
+        window_id = switches.add_maintenance(
+            matchers=matchers, starts_at=now, ends_at=now + seconds, reason=reason, by=user
+        )
+        audit.append(
+            "maintenance_started",
+            {"id": window_id, "matchers": matchers, "duration_s": seconds, "reason": reason},
+            actor=user,
+        )
+        return _json({"id": window_id, "ends_at": now + seconds}, 201)
+
+    @bp.delete("/api/v1/maintenance/<window_id>")
+    def end_maintenance(window_id: str) -> Response:
+        user = writer()
+        if not switches.end_maintenance(window_id):
+            raise ApiError(404, "not_found", f"unknown maintenance window {window_id!r}")
+        audit.append("maintenance_ended", {"id": window_id}, actor=user)
+        return _json({"id": window_id, "ended": True})
+
+
+def _install_audit(bp: Blueprint, audit: AuditLog) -> None:
+    @bp.get("/api/v1/audit")
+    def audit_events() -> Response:
+        after, limit = _int_arg("after", 0, 0, 2**62), _int_arg("limit", 500, 1, 5000)
+        found = audit.events(
+            execution_id=request.args.get("execution_id"), after=after, limit=limit
+        )
+        return _json({"events": [dict(e.__dict__) for e in found]})
+
+    @bp.get("/api/v1/audit/verify")
+    def audit_verify() -> Response:
+        result = audit.verify()
+        return _json(
+            {"ok": result.ok, "checked": result.checked, "problems": list(result.problems)},
+            200 if result.ok else 409,
+        )
+
+
+def _body() -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw:
+        return {}
+    if len(raw) > 64 * 1024:
+        raise ApiError(413, "too_large", "request body over 64 KiB")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"malformed JSON body: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "bad_request", "JSON body must be an object")
+    return value
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    try:
+        value = default if raw is None else int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, "bad_request", f"{name} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _runbook_json(rb: Runbook) -> dict[str, Any]:
+    return {
+        "name": rb.name,
+        "description": rb.description,
+        "mode": rb.mode.value,
+        "path": rb.path,
+        "trigger": None
+        if rb.trigger is None
+        else {"alert": rb.trigger.alert, "matchers": dict(rb.trigger.matchers)},
+        "steps": [{"id": s.id, "action": s.action, "with": dict(s.params)} for s in rb.steps],
+        "verify": None
+        if rb.verify is None
+        else {"expr": rb.verify.expr, "within_s": rb.verify.within_s},
+        "rollback": [{"id": s.id, "action": s.action} for s in rb.rollback],
+        "on_resolved": [{"id": s.id, "action": s.action} for s in rb.on_resolved],
+        "guards": {"cooldown_s": rb.guards.cooldown_s, "max_concurrent": rb.guards.max_concurrent},
+        "params": [p.__dict__ for p in rb.params],
+        "approvers": rb.approvers,
+    }

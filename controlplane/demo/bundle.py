@@ -1,0 +1,413 @@
+"""run the bundled aggregator on this machine: wallet, regions eu and latam, front door, load
+
+Every role is a child process in one process group; Ctrl-C or SIGTERM stops them in order (the
+load generator first, so its rounds in flight finish and its report is complete), checks the
+money (the wallet ledger reconciled against what the players saw), and leaves no process behind.
+The control plane reaches the aggregator only over HTTP and the command line, never by import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from controlplane.demo.runner import controlplane_env, run_scenario
+from controlplane.demo.scenarios import SCENARIOS
+
+MARKER = ".controlplane-demo"
+STATUS_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Role:
+    name: str
+    args: tuple[str, ...]  # after `python -m`
+    url: str  # where it listens; /readyz there says it can serve
+    stage: int = 0  # start order: a stage starts once every earlier stage answers /readyz
+    stop_grace_s: float = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoPlan:
+    roles: tuple[Role, ...]
+    env: Mapping[str, str]
+    data_dir: Path
+    admin_token: str
+    report_file: Path
+    urls: Mapping[str, str] = field(default_factory=dict)
+
+    def stages(self) -> list[list[Role]]:
+        """Roles grouped by start order; roles within a stage start together."""
+        stages: dict[int, list[Role]] = {}
+        for role in self.roles:
+            stages.setdefault(role.stage, []).append(role)
+        return [stages[k] for k in sorted(stages)]
+
+
+class Supervisor:
+    """The demo's child processes: one process group, logs in files, stopped in order.
+
+    Children also get SIGTERM if the demo itself dies (Linux PR_SET_PDEATHSIG), so even a
+    SIGKILLed demo leaves no orphans behind.
+    """
+
+    def __init__(self, *, env: Mapping[str, str], log_dir: Path, python: str) -> None:
+        self._env = dict(env)
+        self._log_dir = log_dir
+        self._python = python
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._pgid: int | None = None
+
+    def start(self, name: str, args: Sequence[str]) -> None:
+        with (self._log_dir / f"{name}.log").open("ab") as log:
+            popen = subprocess.Popen(
+                [self._python, "-m", *args],
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0 if self._pgid is None else self._pgid,
+                preexec_fn=_die_with_parent,
+            )
+        self._procs[name] = popen
+        if self._pgid is None:
+            self._pgid = popen.pid
+
+    def names(self) -> list[str]:
+        return list(self._procs)
+
+    def pid(self, name: str) -> int:
+        return self._procs[name].pid
+
+    def exited(self) -> str | None:
+        return next((n for n, p in self._procs.items() if p.poll() is not None), None)
+
+    def running(self, name: str) -> bool:
+        return self._procs[name].poll() is None
+
+    def stop(self, name: str, sig: signal.Signals, *, grace_s: float) -> None:
+        proc = self._procs.get(name)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop in {grace_s:g}s: SIGKILL", file=sys.stderr, flush=True)
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def kill_group(self, *, wait: bool = True) -> None:
+        """Last resort: SIGKILL whatever is left in the group, then reap every child."""
+        if self._pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # group already empty
+                os.killpg(self._pgid, signal.SIGKILL)
+        if not wait:
+            return
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+    def log_tail(self, name: str, chars: int = 2000) -> str:
+        path = self._log_dir / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: ask the kernel for SIGTERM when the demo dies.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def wait_ready(
+    supervisor: Supervisor, name: str, url: str, *, stop: threading.Event, timeout_s: float = 90.0
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            if stop.is_set():
+                raise RuntimeError(f"interrupted while waiting for {name}")
+            if not supervisor.running(name):
+                raise RuntimeError(f"{name} exited during start:\n{supervisor.log_tail(name)}")
+            try:
+                if http.get(url, timeout=1.0).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            stop.wait(0.2)
+    raise TimeoutError(f"{name} did not answer {url} within {timeout_s:g}s")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=8100,
+        help="front door port; regions +1 and +2, wallet +100, load report +200",
+    )
+    for role in ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane"):
+        parser.add_argument(f"--{role}-port", type=int, default=None, help=f"{role} port")
+    parser.add_argument("--rate", type=float, default=50.0, help="rounds per second")
+    parser.add_argument("--players", type=int, default=100)
+    parser.add_argument("--no-loadgen", action="store_true", help="start no simulated players")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after N s (0: Ctrl-C)")
+    parser.add_argument("--data-dir", default="var/demo", help="wiped and recreated every run")
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=None,
+        help="inject this incident after --warmup, print its timeline, stop",
+    )
+    parser.add_argument("--warmup", type=float, default=20.0, help="seconds before the fault")
+
+
+def ports(args: argparse.Namespace) -> dict[str, int]:
+    base = args.base_port
+    defaults = {
+        "frontdoor": base,
+        "eu": base + 1,
+        "latam": base + 2,
+        "wallet": base + 100,
+        "loadgen": base + 200,
+        "controlplane": base - 100,
+    }
+    return {role: getattr(args, f"{role}_port") or port for role, port in defaults.items()}
+
+
+def secrets_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The tokens and secrets every role needs: from the environment, or fresh ones."""
+    env = dict(environ)
+    for name in ("AGGREGATOR_ADMIN_TOKEN", "AGGREGATOR_SESSION_SECRET", "WALLET_TOKEN_SECRET"):
+        env[name] = environ.get(name) or secrets.token_urlsafe(24)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def make_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> DemoPlan:
+    port = ports(args)
+    data = Path(args.data_dir).resolve()
+    url = {role: f"http://127.0.0.1:{p}" for role, p in port.items()}
+    env = secrets_env(environ)
+    report = data / "loadgen-report.json"
+
+    def role(name: str, command: str, *extra: str, stage: int = 0, flag: str = "--port") -> Role:
+        argv = ("aggregator", *command.split(), flag, str(port[name]), *extra)
+        # the load generator's rounds in flight may retry for ~35 s before it reports
+        grace = 45.0 if name == "loadgen" else 10.0
+        return Role(name=name, args=argv, url=url[name], stage=stage, stop_grace_s=grace)
+
+    def region(rid: str) -> Role:
+        db = f"sqlite:///{data / f'region-{rid}.db'}"
+        return role(rid, f"serve --region {rid}", "--wallet-url", url["wallet"], "--database", db)
+
+    regions = [arg for rid in ("eu", "latam") for arg in ("--region", f"{rid}={url[rid]}")]
+    roles = [
+        role("wallet", "wallet", "--database", f"sqlite:///{data / 'wallet.db'}"),
+        region("eu"),
+        region("latam"),
+        role("frontdoor", "frontdoor", "--threads", "64", *regions, stage=1),
+    ]
+    env.update(controlplane_env(url, data, environ, env["AGGREGATOR_ADMIN_TOKEN"]))
+    roles.append(
+        Role(
+            name="controlplane",
+            args=("controlplane", "serve", "--port", str(port["controlplane"])),
+            url=url["controlplane"],
+            stage=2,
+        )
+    )
+    if not args.no_loadgen:
+        load = ("--rate", str(args.rate), "--players", str(args.players))
+        target = ("--target", url["frontdoor"], "--wallet-url", url["wallet"])
+        # it listens only for its live report; its progress lines go to loadgen.log
+        roles.append(
+            role("loadgen", "loadgen", *target, *load, "--report-file", str(report),
+                 stage=2, flag="--report-port")
+        )  # fmt: skip
+    return DemoPlan(
+        roles=tuple(roles),
+        env=env,
+        data_dir=data,
+        admin_token=env["AGGREGATOR_ADMIN_TOKEN"],
+        report_file=report,
+        urls={r.name: r.url for r in roles},
+    )
+
+
+def fresh_data_dir(path: Path) -> None:
+    """Wipe the demo's own data dir; refuse to wipe a non-empty directory it did not make."""
+    if path.exists() and any(path.iterdir()) and not (path / MARKER).exists():
+        raise SystemExit(f"controlplane demo: {str(path)!r} is not a demo data dir; not wiping it")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    (path / MARKER).write_text("created by `controlplane demo`; wiped at every run\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = make_plan(args, os.environ)
+    fresh_data_dir(plan.data_dir)
+    supervisor = Supervisor(env=plan.env, log_dir=plan.data_dir, python=sys.executable)
+    stop = threading.Event()
+    reason: list[str] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: no more patience
+            supervisor.kill_group(wait=False)
+        reason.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
+    try:
+        for stage in plan.stages():
+            for role in stage:
+                supervisor.start(role.name, role.args)
+            for role in stage:
+                wait_ready(supervisor, role.name, f"{role.url}/readyz", stop=stop)
+        print_banner(plan, supervisor)
+        if getattr(args, "scenario", None):
+            run_scenario(
+                args.scenario,
+                urls=plan.urls,
+                admin_token=plan.admin_token,
+                stop=stop,
+                warmup_s=args.warmup,
+            )
+            reason.append(f"scenario {args.scenario} done")
+        else:
+            code = _serve_until_stopped(plan, supervisor, stop, reason, args.duration)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"\ncontrolplane demo: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        _shutdown(plan, supervisor)
+    return code
+
+
+def _serve_until_stopped(
+    plan: DemoPlan,
+    supervisor: Supervisor,
+    stop: threading.Event,
+    reason: list[str],
+    duration: float,
+) -> int:
+    started = time.monotonic()
+    next_status = started + STATUS_EVERY_S
+    while not stop.wait(0.5):
+        dead = supervisor.exited()
+        if dead:
+            tail = supervisor.log_tail(dead)
+            print(f"\ncontrolplane demo: {dead} exited unexpectedly:\n{tail}", file=sys.stderr)
+            return 1
+        now = time.monotonic()
+        if duration > 0 and now - started >= duration:
+            reason.append(f"--duration {duration:g}s")
+            break
+        if now >= next_status and "loadgen" in plan.urls:
+            next_status = now + STATUS_EVERY_S
+            print(status_line(plan.urls["loadgen"]), flush=True)
+    print(f"\nstopping ({reason[0] if reason else 'stop'}) ...", flush=True)
+    return 0
+
+
+def status_line(loadgen_url: str) -> str:
+    try:
+        report = requests.get(f"{loadgen_url}/report", timeout=2).json()
+    except (requests.RequestException, ValueError) as exc:
+        return f"[status] load generator report unavailable: {exc}"
+    rounds, latency = report["rounds"], report["latency_ms"]["round"]
+    return (
+        f"[{report['elapsed_s']:.0f}s] rounds {rounds['settled']} settled, {rounds['failed']}"
+        f" failed, {rounds['unknown']} unknown, {report['in_flight']} in flight;"
+        f" launches {report['launches']['ok']} ok, {report['launches']['failed']} failed;"
+        f" round p50 {latency['p50']} ms p99 {latency['p99']} ms"
+    )
+
+
+def _shutdown(plan: DemoPlan, supervisor: Supervisor) -> None:
+    for role in plan.roles:
+        if role.name == "loadgen" and role.name in supervisor.names():
+            # first, so its rounds in flight finish while the regions are still up
+            supervisor.stop(role.name, signal.SIGINT, grace_s=role.stop_grace_s)
+            print_summary(plan)
+    for role in reversed(plan.roles):
+        if role.name != "loadgen":
+            supervisor.stop(role.name, signal.SIGTERM, grace_s=role.stop_grace_s)
+    supervisor.kill_group()
+    print(f"all stopped; logs and data in {plan.data_dir}", flush=True)
+
+
+def print_banner(plan: DemoPlan, supervisor: Supervisor) -> None:
+    print("\nThe bundled casino aggregator is running:\n", flush=True)
+    for role in plan.roles:
+        pid = supervisor.pid(role.name)
+        print(f"  {role.name:<10} {role.url:<26} pid {pid:<8} log {role.name}.log")
+    print(f"\n  admin token  {plan.admin_token}")
+    auth = f'-H "Authorization: Bearer {plan.admin_token}"'
+    print(f"  try          curl {auth} {plan.urls['frontdoor']}/admin/state")
+    if "loadgen" in plan.urls:
+        print(f"  live report  {plan.urls['loadgen']}/report")
+    print("\nPress Ctrl-C to stop.", flush=True)
+
+
+def print_summary(plan: DemoPlan) -> None:
+    """The load generator's final report in a few lines, then the money check."""
+    try:
+        report = json.loads(plan.report_file.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"no load generator report ({exc})", flush=True)
+        return
+    launches, rounds = report["launches"], report["rounds"]
+    latency = report["latency_ms"]["round"]
+    print(
+        f"players saw: launches {launches['ok']} ok, {launches['failover']} failover,"
+        f" {launches['failed']} failed; rounds {rounds['settled']} settled,"
+        f" {rounds['failed']} failed, {rounds['unknown']} unknown;"
+        f" round latency p50 {latency['p50']} ms, p99 {latency['p99']} ms",
+        flush=True,
+    )
+    print(reconcile_line(plan), flush=True)
+
+
+def reconcile_line(plan: DemoPlan) -> str:
+    regions = [
+        arg for r in plan.roles if r.name in ("eu", "latam") for arg in ("--region-url", r.url)
+    ]
+    command = [
+        sys.executable, "-m", "aggregator.reconcile", "--report", str(plan.report_file),
+        "--wallet-url", plan.urls["wallet"], *regions, "--drain-timeout", "15",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(
+            command, env=dict(plan.env), capture_output=True, text=True, timeout=90
+        )
+        result = json.loads(done.stdout)
+    except (subprocess.TimeoutExpired, ValueError) as exc:
+        return f"money: reconciliation did not run ({exc})"
+    if result.get("ok"):
+        return (
+            f"money: reconciled, {result['transactions']} wallet transactions,"
+            f" {result['players_checked']} players, no lost or duplicated transaction"
+        )
+    problems = [f"{m['problem']} {m['subject']}: {m['detail']}" for m in result["mismatches"]]
+    return "money: MISMATCHES\n  " + "\n  ".join(problems[:20])

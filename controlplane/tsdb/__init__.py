@@ -1,0 +1,5 @@
+"""Store: the embedded time-series database (head, closed chunks, postings index), its
+checkpoint (snapshot + write-ahead log) and the export file format.
+
+May import `model` (and `controlplane.errors`) only.
+"""

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from controlplane.demo import bundle as demo
+from tests.conftest import ROOT, free_port
+
+TOKEN = "demo-test-token"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    demo.configure(parser)
+    return parser.parse_args(argv)
+
+
+def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
+    args = parse(["--base-port", "9100", "--latam-port", "9999", "--data-dir", str(tmp_path)])
+    plan = demo.make_plan(args, {"AGGREGATOR_ADMIN_TOKEN": "given"})
+    assert plan.urls == {
+        "wallet": "http://127.0.0.1:9200",
+        "eu": "http://127.0.0.1:9101",
+        "latam": "http://127.0.0.1:9999",
+        "frontdoor": "http://127.0.0.1:9100",
+        "controlplane": "http://127.0.0.1:9000",
+        "loadgen": "http://127.0.0.1:9300",
+    }
+    assert plan.admin_token == "given" == plan.env["AGGREGATOR_ADMIN_TOKEN"]
+    assert len(plan.env["AGGREGATOR_SESSION_SECRET"]) >= 20
+    assert [[r.name for r in stage] for stage in plan.stages()] == [
+        ["wallet", "eu", "latam"],
+        ["frontdoor"],
+        ["controlplane", "loadgen"],
+    ]
+    # the control plane scrapes every role and may act on the regions and the front door
+    assert plan.env["CONTROLPLANE_SCRAPE_TARGETS"].count("/metrics") == 4
+    assert plan.env["CONTROLPLANE_AGGREGATOR_TOKEN"] == "given"
+    loadgen = next(r for r in plan.roles if r.name == "loadgen")
+    assert "--report-port" in loadgen.args and "9300" in loadgen.args
+    assert all(str(tmp_path) in a for r in plan.roles for a in r.args if a.startswith("sqlite"))
+    quiet = demo.make_plan(parse(["--no-loadgen"]), {})
+    assert "loadgen" not in quiet.urls and quiet.admin_token
+
+
+def test_data_dir_is_fresh_but_foreign_dirs_are_left_alone(tmp_path: Path) -> None:
+    mine = tmp_path / "demo"
+    demo.fresh_data_dir(mine)
+    (mine / "wallet.db").write_text("old")
+    demo.fresh_data_dir(mine)
+    assert not (mine / "wallet.db").exists()
+    foreign = tmp_path / "precious"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("keep")
+    with pytest.raises(SystemExit):
+        demo.fresh_data_dir(foreign)
+    assert (foreign / "thesis.tex").exists()
+
+
+def _lines(stream: object, sink: queue.Queue[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.put(line)
+
+
+def _read_until(sink: queue.Queue[str], text: str, timeout: float, seen: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = sink.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} not printed within {timeout}s:\n{''.join(seen)}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+@pytest.mark.slow
+def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
+    roles = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane")
+    ports = {role: free_port() for role in roles}
+    argv = [f"--{role}-port={port}" for role, port in ports.items()]
+    env = {**os.environ, "AGGREGATOR_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "controlplane", "demo", *argv, "--rate", "20", "--players", "8"]
+    cmd += ["--data-dir", str(tmp_path / "demo"), "--duration", "150"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    sink: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_lines, args=(proc.stdout, sink), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        _read_until(sink, "Press Ctrl-C to stop", 120, seen)
+        pids = {
+            m[1]: int(m[2])
+            for m in re.finditer(r"^\s+(\w+)\s+http\S+\s+pid (\d+)", "".join(seen), re.M)
+        }
+        assert set(pids) == set(ports)
+        assert TOKEN in "".join(seen)
+        for port in ports.values():
+            assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        state = requests.get(
+            f"http://127.0.0.1:{ports['frontdoor']}/admin/state",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        ).json()
+        assert {r["id"] for r in state["regions"]} == {"eu", "latam"}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            report = requests.get(f"http://127.0.0.1:{ports['loadgen']}/report", timeout=5).json()
+            if report["rounds"]["settled"] >= 5:
+                break
+            time.sleep(0.3)
+        assert report["rounds"]["settled"] >= 5
+        # the control plane scrapes the bundle and serves its rules
+        cp = f"http://127.0.0.1:{ports['controlplane']}"
+        up = requests.get(f"{cp}/api/v1/query", params={"query": "sum(up)"}, timeout=5).json()
+        assert up["data"]["result"] and float(up["data"]["result"][0]["value"][1]) == 4
+        rules = requests.get(f"{cp}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        assert any(g["name"] == "casino-providers-alerts" for g in rules)
+        proc.send_signal(signal.SIGINT)
+        _read_until(sink, "all stopped", 120, seen)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    output = "".join(seen)
+    assert "money: reconciled" in output, output
+    assert "stopping (SIGINT)" in output
+    assert [role for role, pid in pids.items() if _alive(pid)] == []
