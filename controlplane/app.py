@@ -143,6 +143,8 @@ def create_app(
             components, blueprints = _with_pipeline(config, components, registry, clock, blueprints)
     plane = ControlPlane(config, components, registry)
     app = Flask("controlplane")
+    # werkzeug refuses a larger body (413) before anything reads it, chunked ones included
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.extensions[EXTENSION] = plane
     app.register_blueprint(
         create_blueprint(

@@ -84,6 +84,10 @@ class QueryConfig:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
+    # no API body is near this; a larger one is refused (413) before it is read
+    max_body_bytes: int = 1 << 20
+    # after SIGTERM, the process exits by this time even if a request or a step is stuck
+    shutdown_timeout_s: float = 25.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +126,8 @@ class _Setting:
 _KEYS: dict[str, str] = {
     "server.host": "HOST",
     "server.port": "PORT",
+    "server.max_body_bytes": "MAX_BODY_BYTES",
+    "server.shutdown_timeout": "SHUTDOWN_TIMEOUT",
     "api_token": "API_TOKEN",
     "database_url": "DATABASE_URL",
     "rules_dir": "RULES_DIR",
@@ -247,6 +253,12 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         server=ServerConfig(
             host=get("server.host", values.text, base.server.host),
             port=get("server.port", values.port, base.server.port),
+            max_body_bytes=get(
+                "server.max_body_bytes", values.positive_int, base.server.max_body_bytes
+            ),
+            shutdown_timeout_s=get(
+                "server.shutdown_timeout", values.duration, base.server.shutdown_timeout_s
+            ),
         ),
         scrape=ScrapeConfig(interval_s=scrape_interval, timeout_s=scrape_timeout, targets=targets),
         store=StoreConfig(

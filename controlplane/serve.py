@@ -2,12 +2,22 @@
 
 Waitress serves from one process with a thread pool, so the pipeline's live state (the store,
 the scrape loops) stays in one place. At shutdown the scrape manager stops and the store
-writes its checkpoint, so a restart loses at most about one scrape interval.
+writes its checkpoint, so a restart loses at most about one scrape interval. Whatever is stuck
+(a request in C code holding the GIL, a step that will not return), the process is gone
+`server.shutdown_timeout` after the signal: the write-ahead log, fsynced every scrape
+interval, bounds what a forced exit loses.
+
+The watchdog is faulthandler's timer, a C thread that needs no GIL. A Python signal handler
+cannot run while another thread holds the GIL in C code, so the serving loop re-arms the timer
+every second: a process in which no Python code could run for `shutdown_timeout` exits (code 1,
+every thread's stack on stderr) whether or not a signal came, as a liveness probe would
+restart it.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -50,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             host=config.server.host,
             port=config.server.port,
             threads=args.threads,
+            max_body_bytes=config.server.max_body_bytes,
+            shutdown_timeout_s=config.server.shutdown_timeout_s,
             on_start=plane.start,
             on_signal=plane.interrupt,
             on_stop=plane.stop,
@@ -68,6 +80,8 @@ def serve(
     port: int,
     threads: int = 16,
     grace_s: float = 5.0,
+    max_body_bytes: int = 1 << 20,
+    shutdown_timeout_s: float = 25.0,
     on_start: Callable[[], None] | None = None,
     on_signal: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
@@ -76,7 +90,8 @@ def serve(
     connections `grace_s` to finish, close them, run `on_stop` and return. `on_signal` runs in
     the signal handler itself (it must be quick): what must stop at once, such as runbooks
     acting, stops there rather than after the grace. `on_stop` runs whenever `on_start` was
-    called, even if it failed."""
+    called, even if it failed. `shutdown_timeout_s` after the signal the process exits (code 1,
+    every thread's stack on stderr) however far the stop got."""
     # our own socket map: waitress's run() loops while any connection is open, so a client
     # holding a keep-alive connection would keep a stopping server alive for channel_timeout
     channels: dict[int, Any] = {}
@@ -87,6 +102,8 @@ def serve(
         port=port,
         threads=threads,
         connection_limit=1000,
+        # a backstop only: Flask answers the limit first, as JSON (waitress's 413 is plain text)
+        max_request_body_size=2 * max_body_bytes,
         channel_timeout=150,  # longer than the default query timeout (2m)
         ident="controlplane",
         clear_untrusted_proxy_headers=True,
@@ -96,7 +113,8 @@ def serve(
     def _stop(signum: int, _frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
-            log.info("signal %d, stopping", signum)
+            log.info("signal %d, stopping (at most %.0fs)", signum, shutdown_timeout_s)
+            faulthandler.dump_traceback_later(shutdown_timeout_s, exit=True)  # no more re-arming
             # only the listener: server.close() would also close waitress's wake-up pipe,
             # which worker threads finishing a request still write to (EBADF, or worse, a
             # stray byte into whatever file reuses the descriptor)
@@ -110,18 +128,29 @@ def serve(
         if on_start is not None:
             on_start()
         print(f"controlplane listening on http://{host}:{port}", file=sys.stderr, flush=True)
-        _loop(channels, stopping, grace_s)
+        _loop(channels, stopping, grace_s, watchdog_s=shutdown_timeout_s)
     finally:
         server.task_dispatcher.shutdown()  # workers done before their channels and pipe go
         wasyncore.close_all(channels)
-        if on_stop is not None:
-            on_stop()
+        try:
+            if on_stop is not None:
+                on_stop()
+        finally:
+            faulthandler.cancel_dump_traceback_later()  # stopped in time: serve() may be a test's
 
 
-def _loop(channels: dict[int, Any], stopping: threading.Event, grace_s: float) -> None:
+def _loop(
+    channels: dict[int, Any], stopping: threading.Event, grace_s: float, *, watchdog_s: float
+) -> None:
     deadline: float | None = None
+    armed_at = -1.0
     while channels:
-        if stopping.is_set():
+        now = time.monotonic()
+        if not stopping.is_set():
+            if now - armed_at >= 1.0:  # re-arming starts a C thread: not on every request
+                faulthandler.dump_traceback_later(watchdog_s, exit=True)
+                armed_at = now
+        else:
             deadline = deadline or time.monotonic() + grace_s
             if time.monotonic() >= deadline:
                 return

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from controlplane.api.auth import bearer_problem
+from controlplane.model import jsonbody
 from controlplane.model.series import Matcher
 from controlplane.model.times import parse_duration
 from controlplane.notify.alerts import Alert, format_time, parse_time
@@ -191,7 +192,7 @@ def _state_param(raw: str | None) -> SilenceState | None:
 
 def _silence_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = jsonbody.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(400, "malformed_json", f"malformed JSON body: {exc}") from exc
     if not isinstance(body, dict):

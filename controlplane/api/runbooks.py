@@ -15,6 +15,7 @@ from flask import Blueprint, Response, request
 
 from controlplane.api.auth import bearer_problem
 from controlplane.audit import AuditLog
+from controlplane.model import jsonbody
 from controlplane.model.times import parse_duration
 from controlplane.runbooks.engine import RemediationError, Remediator
 from controlplane.runbooks.model import Runbook
@@ -256,7 +257,7 @@ def _body() -> dict[str, Any]:
     if len(raw) > 64 * 1024:
         raise ApiError(413, "too_large", "request body over 64 KiB")
     try:
-        value = json.loads(raw)
+        value = jsonbody.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"malformed JSON body: {exc}") from None
     if not isinstance(value, dict):

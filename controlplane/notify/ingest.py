@@ -9,12 +9,12 @@ any such label they carried.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from controlplane.model import jsonbody
 from controlplane.model.series import labels_from
 from controlplane.notify.alerts import Alert, AlertStatus, pairs, parse_time
 from controlplane.notify.errors import RequestError
@@ -54,7 +54,7 @@ def parse_payload(
             413, "payload_too_large", f"body of {len(raw)} bytes > {limits.max_body_bytes}"
         )
     try:
-        body = json.loads(raw)
+        body = jsonbody.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(400, "malformed_json", f"malformed JSON body: {exc}") from exc
     if not isinstance(body, dict):
