@@ -15,6 +15,7 @@ from flask import Blueprint, Response, request
 
 from controlplane.api.auth import bearer_problem
 from controlplane.audit import AuditLog
+from controlplane.errors import ConfigError
 from controlplane.model import jsonbody
 from controlplane.model.times import parse_duration
 from controlplane.runbooks.engine import RemediationError, Remediator
@@ -105,7 +106,12 @@ def _install_runs(
         dry_run = body.get("dry_run", False)
         if not isinstance(dry_run, bool):
             raise ApiError(400, "bad_request", f"dry_run must be true or false, got {dry_run!r}")
-        ex = remediator.run_manual(name, labels=labels, params=params, user=user, dry_run=dry_run)
+        try:
+            ex = remediator.run_manual(
+                name, labels=labels, params=params, user=user, dry_run=dry_run
+            )
+        except ConfigError as exc:  # a template the labels and params given cannot fill
+            raise ApiError(400, "bad_request", str(exc)) from None
         return _json((store.get(ex.id) or ex).as_json(), 201)
 
     @bp.get("/api/v1/executions")
