@@ -9,7 +9,6 @@ The control plane reaches the aggregator only over HTTP and the command line, ne
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
@@ -19,15 +18,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from controlplane.demo import console
+from controlplane.demo.preflight import DemoBusy, DemoLock, check_ports
 from controlplane.demo.runner import controlplane_env, run_scenario
 from controlplane.demo.scenarios import SCENARIOS
+from controlplane.demo.supervisor import Supervisor, wait_ready
 
 MARKER = ".controlplane-demo"
 STATUS_EVERY_S = 10.0
@@ -57,104 +59,6 @@ class DemoPlan:
         for role in self.roles:
             stages.setdefault(role.stage, []).append(role)
         return [stages[k] for k in sorted(stages)]
-
-
-class Supervisor:
-    """The demo's child processes: one process group, logs in files, stopped in order.
-
-    Children also get SIGTERM if the demo itself dies (Linux PR_SET_PDEATHSIG), so even a
-    SIGKILLed demo leaves no orphans behind.
-    """
-
-    def __init__(self, *, env: Mapping[str, str], log_dir: Path, python: str) -> None:
-        self._env = dict(env)
-        self._log_dir = log_dir
-        self._python = python
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._pgid: int | None = None
-
-    def start(self, name: str, args: Sequence[str]) -> None:
-        with (self._log_dir / f"{name}.log").open("ab") as log:
-            popen = subprocess.Popen(
-                [self._python, "-m", *args],
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0 if self._pgid is None else self._pgid,
-                preexec_fn=_die_with_parent,
-            )
-        self._procs[name] = popen
-        if self._pgid is None:
-            self._pgid = popen.pid
-
-    def names(self) -> list[str]:
-        return list(self._procs)
-
-    def pid(self, name: str) -> int:
-        return self._procs[name].pid
-
-    def exited(self) -> str | None:
-        return next((n for n, p in self._procs.items() if p.poll() is not None), None)
-
-    def running(self, name: str) -> bool:
-        return self._procs[name].poll() is None
-
-    def stop(self, name: str, sig: signal.Signals, *, grace_s: float) -> None:
-        proc = self._procs.get(name)
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(sig)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            print(f"{name} did not stop in {grace_s:g}s: SIGKILL", file=sys.stderr, flush=True)
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def kill_group(self, *, wait: bool = True) -> None:
-        """Last resort: SIGKILL whatever is left in the group, then reap every child."""
-        if self._pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):  # group already empty
-                os.killpg(self._pgid, signal.SIGKILL)
-        if not wait:
-            return
-        for proc in self._procs.values():
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
-
-    def log_tail(self, name: str, chars: int = 2000) -> str:
-        path = self._log_dir / f"{name}.log"
-        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: ask the kernel for SIGTERM when the demo dies.
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def wait_ready(
-    supervisor: Supervisor, name: str, url: str, *, stop: threading.Event, timeout_s: float = 90.0
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    with requests.Session() as http:
-        while time.monotonic() < deadline:
-            if stop.is_set():
-                raise RuntimeError(f"interrupted while waiting for {name}")
-            if not supervisor.running(name):
-                raise RuntimeError(f"{name} exited during start:\n{supervisor.log_tail(name)}")
-            try:
-                if http.get(url, timeout=1.0).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            stop.wait(0.2)
-    raise TimeoutError(f"{name} did not answer {url} within {timeout_s:g}s")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -264,6 +168,20 @@ def fresh_data_dir(path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     plan = make_plan(args, os.environ)
+    lock = DemoLock(plan.data_dir)
+    try:
+        lock.acquire()  # before anything is wiped: a running demo's data stays
+        check_ports(ports(args))
+    except DemoBusy as exc:
+        print(f"controlplane demo: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        return _run(args, plan)
+    finally:
+        lock.release()
+
+
+def _run(args: argparse.Namespace, plan: DemoPlan) -> int:
     fresh_data_dir(plan.data_dir)
     supervisor = Supervisor(env=plan.env, log_dir=plan.data_dir, python=sys.executable)
     stop = threading.Event()
@@ -279,12 +197,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:
-        for stage in plan.stages():
-            for role in stage:
-                supervisor.start(role.name, role.args)
-            for role in stage:
-                wait_ready(supervisor, role.name, f"{role.url}/readyz", stop=stop)
-        print_banner(plan, supervisor)
+        _start_all(plan, supervisor, stop)
+        print(_banner(plan, supervisor), flush=True)
         if getattr(args, "scenario", None):
             run_scenario(
                 args.scenario,
@@ -304,6 +218,25 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _start_all(plan: DemoPlan, supervisor: Supervisor, stop: threading.Event) -> None:
+    for stage in plan.stages():
+        for role in stage:
+            supervisor.start(role.name, role.args)
+        for role in stage:
+            wait_ready(supervisor, role.name, f"{role.url}/readyz", stop=stop)
+
+
+def _banner(plan: DemoPlan, supervisor: Supervisor) -> str:
+    roles = [
+        console.RoleLine(
+            name=r.name, url=r.url, pid=supervisor.pid(r.name), log=plan.data_dir / f"{r.name}.log"
+        )
+        for r in plan.roles
+    ]
+    names = ("AGGREGATOR_ADMIN_TOKEN", "CONTROLPLANE_API_TOKEN")
+    return console.banner(roles, {n: plan.env[n] for n in names if n in plan.env}, plan.urls)
+
+
 def _serve_until_stopped(
     plan: DemoPlan,
     supervisor: Supervisor,
@@ -313,35 +246,35 @@ def _serve_until_stopped(
 ) -> int:
     started = time.monotonic()
     next_status = started + STATUS_EVERY_S
-    while not stop.wait(0.5):
+    live = console.LiveEvents(
+        controlplane_url=plan.urls["controlplane"],
+        admin_urls={k: plan.urls[k] for k in ("frontdoor", "eu", "latam", "wallet")},
+        admin_token=plan.admin_token,
+    )
+    while not stop.wait(1.0):
         dead = supervisor.exited()
         if dead:
             tail = supervisor.log_tail(dead)
             print(f"\ncontrolplane demo: {dead} exited unexpectedly:\n{tail}", file=sys.stderr)
             return 1
+        for line in live.poll():
+            print(line, flush=True)
         now = time.monotonic()
         if duration > 0 and now - started >= duration:
             reason.append(f"--duration {duration:g}s")
             break
         if now >= next_status and "loadgen" in plan.urls:
             next_status = now + STATUS_EVERY_S
-            print(status_line(plan.urls["loadgen"]), flush=True)
+            print(_status(plan.urls["loadgen"]), flush=True)
     print(f"\nstopping ({reason[0] if reason else 'stop'}) ...", flush=True)
     return 0
 
 
-def status_line(loadgen_url: str) -> str:
+def _status(loadgen_url: str) -> str:
     try:
-        report = requests.get(f"{loadgen_url}/report", timeout=2).json()
-    except (requests.RequestException, ValueError) as exc:
+        return console.status_line(requests.get(f"{loadgen_url}/report", timeout=2).json())
+    except (requests.RequestException, ValueError, KeyError) as exc:
         return f"[status] load generator report unavailable: {exc}"
-    rounds, latency = report["rounds"], report["latency_ms"]["round"]
-    return (
-        f"[{report['elapsed_s']:.0f}s] rounds {rounds['settled']} settled, {rounds['failed']}"
-        f" failed, {rounds['unknown']} unknown, {report['in_flight']} in flight;"
-        f" launches {report['launches']['ok']} ok, {report['launches']['failed']} failed;"
-        f" round p50 {latency['p50']} ms p99 {latency['p99']} ms"
-    )
 
 
 def _shutdown(plan: DemoPlan, supervisor: Supervisor) -> None:
@@ -354,20 +287,7 @@ def _shutdown(plan: DemoPlan, supervisor: Supervisor) -> None:
         if role.name != "loadgen":
             supervisor.stop(role.name, signal.SIGTERM, grace_s=role.stop_grace_s)
     supervisor.kill_group()
-    print(f"all stopped; logs and data in {plan.data_dir}", flush=True)
-
-
-def print_banner(plan: DemoPlan, supervisor: Supervisor) -> None:
-    print("\nThe bundled casino aggregator is running:\n", flush=True)
-    for role in plan.roles:
-        pid = supervisor.pid(role.name)
-        print(f"  {role.name:<10} {role.url:<26} pid {pid:<8} log {role.name}.log")
-    print(f"\n  admin token  {plan.admin_token}")
-    auth = f'-H "Authorization: Bearer {plan.admin_token}"'
-    print(f"  try          curl {auth} {plan.urls['frontdoor']}/admin/state")
-    if "loadgen" in plan.urls:
-        print(f"  live report  {plan.urls['loadgen']}/report")
-    print("\nPress Ctrl-C to stop.", flush=True)
+    print(f"all stopped; logs and data in {console.shown_path(plan.data_dir)}/", flush=True)
 
 
 def print_summary(plan: DemoPlan) -> None:
@@ -377,15 +297,7 @@ def print_summary(plan: DemoPlan) -> None:
     except (OSError, ValueError) as exc:
         print(f"no load generator report ({exc})", flush=True)
         return
-    launches, rounds = report["launches"], report["rounds"]
-    latency = report["latency_ms"]["round"]
-    print(
-        f"players saw: launches {launches['ok']} ok, {launches['failover']} failover,"
-        f" {launches['failed']} failed; rounds {rounds['settled']} settled,"
-        f" {rounds['failed']} failed, {rounds['unknown']} unknown;"
-        f" round latency p50 {latency['p50']} ms, p99 {latency['p99']} ms",
-        flush=True,
-    )
+    print(console.summary_line(report), flush=True)
     print(reconcile_line(plan), flush=True)
 
 
@@ -404,10 +316,4 @@ def reconcile_line(plan: DemoPlan) -> str:
         result = json.loads(done.stdout)
     except (subprocess.TimeoutExpired, ValueError) as exc:
         return f"money: reconciliation did not run ({exc})"
-    if result.get("ok"):
-        return (
-            f"money: reconciled, {result['transactions']} wallet transactions,"
-            f" {result['players_checked']} players, no lost or duplicated transaction"
-        )
-    problems = [f"{m['problem']} {m['subject']}: {m['detail']}" for m in result["mismatches"]]
-    return "money: MISMATCHES\n  " + "\n  ".join(problems[:20])
+    return console.money_line(result)

@@ -95,6 +95,23 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
+def _second_demo_is_refused_and_wipes_nothing(
+    cmd: list[str], env: dict[str, str], tmp_path: Path, ports: dict[str, int]
+) -> None:
+    same_data = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert same_data.returncode == 1
+    assert "a demo is already running (pid" in same_data.stderr, same_data.stderr
+    assert (tmp_path / "demo" / "wallet.db").exists()
+    other = [*cmd[: cmd.index("--data-dir")], "--data-dir", str(tmp_path / "other")]
+    same_ports = subprocess.run(
+        other, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert same_ports.returncode == 1
+    assert f"{ports['frontdoor']} (frontdoor): pid " in same_ports.stderr, same_ports.stderr
+    assert "aggregator frontdoor" in same_ports.stderr
+    assert not (tmp_path / "other").exists()
+
+
 @pytest.mark.slow
 def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
     roles = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane")
@@ -117,7 +134,11 @@ def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
             for m in re.finditer(r"^\s+(\w+)\s+http\S+\s+pid (\d+)", "".join(seen), re.M)
         }
         assert set(pids) == set(ports)
-        assert TOKEN in "".join(seen)
+        banner = "".join(seen)
+        assert TOKEN in banner
+        assert re.search(r"CONTROLPLANE_API_TOKEN\s+\S{20,}", banner)
+        assert f"log {tmp_path / 'demo' / 'eu.log'}" in banner
+        _second_demo_is_refused_and_wipes_nothing(cmd, env, tmp_path, ports)
         for port in ports.values():
             assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
         state = requests.get(
@@ -126,6 +147,15 @@ def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
             timeout=5,
         ).json()
         assert {r["id"] for r in state["regions"]} == {"eu", "latam"}
+        # what the control plane sees is shown as it happens
+        requests.post(
+            f"http://127.0.0.1:{ports['eu']}/admin/faults",
+            json={"kind": "provider_down", "target": "evolution", "duration_s": 3},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        ).raise_for_status()
+        _read_until(sink, "fault injected: provider_down on evolution", 30, seen)
+        _read_until(sink, "fault cleared: provider_down on evolution", 30, seen)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             report = requests.get(f"http://127.0.0.1:{ports['loadgen']}/report", timeout=5).json()
