@@ -78,6 +78,12 @@ def _listen(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        help="larger request bodies are answered 413 (default 1048576)",
+    )
+    parser.add_argument(
         "--server",
         choices=("waitress", "granian"),
         default=None,

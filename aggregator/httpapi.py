@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from aggregator.errors import ApiError, BadRequest, Conflict, Unauthorized
+from aggregator.limits import parse_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,10 +41,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
     """`raw` as a JSON object ({} when empty), or BadRequest naming what is wrong."""
     if not raw:
         return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON body: {exc}", code="malformed_json") from exc
+    value = parse_json(raw)
     if not isinstance(value, dict):
         raise BadRequest(f"JSON body must be an object, got {type(value).__name__}")
     return value

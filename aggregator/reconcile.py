@@ -4,8 +4,9 @@ Checks, after the regions' retry queues have drained:
 - every player's wallet balance equals the load generator's expectation, where a round whose
   outcome stayed unknown counts as the ledger says (bet+win: -bet+win; rolled back or absent: 0);
 - every player's settled-round count matches the ledger's paid rounds;
-- every round in the ledger is closed exactly once (a win or a refund, never both, never twice),
-  and no bet is left open;
+- every round in the ledger is closed, by the definition the wallet decides with
+  (`aggregator.wallet.rules.round_verdict`): one bet took its money and exactly one win or
+  refund of that bet (same round, user and currency) settled it, or no money moved at all;
 - no transaction uuid appears twice, and each user's balance equals initial + sum of deltas;
 - the summary adds up: initial_funds - bets + wins + rollbacks == total_balance.
 
@@ -31,8 +32,15 @@ from urllib.parse import quote
 import requests
 
 from aggregator.errors import AggregatorError
-
-RS_OK = "RS_OK"
+from aggregator.wallet.rules import (
+    Breach,
+    Entry,
+    Kind,
+    RoundState,
+    RoundVerdict,
+    round_verdict,
+    settles,
+)
 
 
 class Problem(StrEnum):
@@ -40,8 +48,10 @@ class Problem(StrEnum):
     SETTLED_COUNT = "settled_count"  # rounds the player saw settled != rounds the ledger paid
     UNKNOWN_PLAYER = "unknown_player"  # a reported player the wallet does not know
     OPEN_BET = "open_bet"  # bet taken, neither paid nor refunded
+    # the round rules' breaches (rules.Breach), under the same names
     CLOSED_TWICE = "closed_twice"  # paid and refunded, or paid/refunded more than once
     DUPLICATE_BET = "duplicate_bet"  # one round took money more than once
+    FOREIGN_SETTLEMENT = "foreign_settlement"  # a win or refund not of the round's bet
     DUPLICATE_TRANSACTION = "duplicate_transaction"  # one uuid on two rows
     LEDGER_BALANCE = "ledger_balance"  # a user's balance != initial + sum of its deltas
     SUMMARY = "summary"  # the summary's arithmetic does not hold
@@ -104,26 +114,36 @@ class Reconciliation:
 
 def round_facts(entry: Mapping[str, Any]) -> RoundFacts:
     """Classify one round of GET /admin/ledger/rounds (rows under bets/wins/rollbacks)."""
-    name = str(entry["round"])
-    bets, wins, rollbacks = (list(entry.get(k) or []) for k in ("bets", "wins", "rollbacks"))
-    rows = bets + wins + rollbacks
-    taken = [r for r in bets if r.get("status") == RS_OK and int(r.get("delta", 0)) != 0]
-    paid = [r for r in wins if r.get("status") == RS_OK]
-    refunds = [r for r in rollbacks if r.get("status") == RS_OK]
-    money_refunds = [r for r in refunds if int(r.get("delta", 0)) != 0]
-    problems: list[tuple[Problem, str]] = []
-    if len(taken) > 1:
-        problems.append((Problem.DUPLICATE_BET, f"{len(taken)} bets took money"))
-    closures = len(paid) + len(money_refunds)
-    if closures > 1:
-        problems.append(
-            (Problem.CLOSED_TWICE, f"{len(paid)} wins and {len(money_refunds)} refunds")
-        )
-    if taken and not paid and not refunds:
-        problems.append((Problem.OPEN_BET, f"bet {taken[0].get('transaction_uuid')!r} is open"))
-    user = str(next((r.get("user") for r in rows if r.get("user")), ""))
-    net = sum(int(r.get("delta", 0)) for r in rows)
-    return RoundFacts(round=name, user=user, net=net, paid=bool(paid), problems=tuple(problems))
+    rows = sorted(
+        (row for kind in ("bets", "wins", "rollbacks") for row in entry.get(kind) or []),
+        key=lambda row: int(row.get("id") or 0),  # ledger order
+    )
+    entries = [Entry.from_json(row) for row in rows]
+    verdict = round_verdict(entries)
+    problems = [
+        (Problem(breach.value), _breach_detail(breach, verdict)) for breach in verdict.breaches
+    ]
+    if verdict.state is RoundState.OPEN and verdict.bet is not None:
+        problems.append((Problem.OPEN_BET, f"bet {verdict.bet.transaction_uuid!r} is open"))
+    owner = verdict.bet or next(iter(entries), None)
+    return RoundFacts(
+        round=str(entry["round"]),
+        user=owner.user if owner else "",
+        net=sum(e.delta for e in entries),
+        paid=any(e.kind is Kind.WIN for e in verdict.settlements),
+        problems=tuple(problems),
+    )
+
+
+def _breach_detail(breach: Breach, verdict: RoundVerdict) -> str:
+    if breach is Breach.DUPLICATE_BET:
+        return f"{len(verdict.taken)} bets took money"
+    wins = sum(1 for e in verdict.settlements if e.kind is Kind.WIN)
+    if breach is Breach.CLOSED_TWICE:
+        return f"{wins} wins and {len(verdict.settlements) - wins} refunds"
+    foreign = [e.transaction_uuid for e in verdict.settlements if not settles(e, verdict.bet)]
+    bet = verdict.bet.transaction_uuid if verdict.bet else None
+    return f"{foreign!r} do not settle the round's bet {bet!r} (its uuid, round, user, currency)"
 
 
 def reconcile(report: Mapping[str, Any], ledger: Ledger) -> Reconciliation:

@@ -14,6 +14,12 @@ Two servers, one contract (`serve`):
 `on_start` runs in the process that serves requests, just before it does (start background
 threads there); `before_fork` (granian only) releases what must not cross a fork, such as
 open database connections.
+
+Request bodies: each role's app answers a body over its limit with a JSON 413 (`BodyLimit`,
+aggregator/limits.py). granian hands the app the body as a stream, so an over-limit body is
+refused unread. waitress reads every body whole before the app runs (spooling it to a file
+past 512 KiB), so it gets a backstop of its own: a declared length over `WAITRESS_BACKSTOP`
+times the limit is refused by waitress itself, at the headers, with its plain-text 413.
 """
 
 from __future__ import annotations
@@ -31,10 +37,13 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import create_server
 
+from aggregator.limits import MAX_BODY_BYTES
+
 log = logging.getLogger(__name__)
 
 SERVERS = ("waitress", "granian")
 Hook = Callable[[], None]
+WAITRESS_BACKSTOP = 16  # x the role's body limit (16 MiB by default)
 
 
 def serve(
@@ -48,11 +57,13 @@ def serve(
     on_start: Hook | None = None,
     on_stop: Hook | None = None,
     before_fork: Hook | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then run `on_stop` and return."""
     if server not in SERVERS:
         raise ValueError(f"unknown server {server!r}; expected one of {', '.join(SERVERS)}")
-    role = _Role(app, host, port, threads, name, on_start or _nothing, on_stop or _nothing)
+    hooks = (on_start or _nothing, on_stop or _nothing)
+    role = _Role(app, host, port, threads, name, *hooks, max_body_bytes=max_body_bytes)
     if server == "granian":
         _serve_granian(role, before_fork or _nothing)
     else:
@@ -72,6 +83,7 @@ class _Role:
     name: str
     on_start: Hook
     on_stop: Hook
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 def _serve_waitress(role: _Role) -> None:
@@ -88,6 +100,7 @@ def _serve_waitress(role: _Role) -> None:
         channel_timeout=30,
         ident=name,
         clear_untrusted_proxy_headers=True,
+        max_request_body_size=role.max_body_bytes * WAITRESS_BACKSTOP,
     )
     _announce(name, host, port, "waitress")
     stopping = threading.Event()

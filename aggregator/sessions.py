@@ -13,7 +13,8 @@ import hmac
 import json
 from dataclasses import asdict, dataclass
 
-from aggregator.errors import Unauthorized
+from aggregator.errors import BadRequest, Unauthorized
+from aggregator.limits import parse_json
 
 
 def _b64(data: bytes) -> str:
@@ -34,8 +35,8 @@ def unverified_payload(token: str) -> dict[str, object]:
     """The payload without checking the signature (routing only, never for money)."""
     try:
         body, _mac = token.split(".", 1)
-        value = json.loads(_unb64(body))
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = parse_json(_unb64(body))  # a client's bytes: bounded nesting, like any body
+    except (ValueError, BadRequest) as exc:
         raise Unauthorized(f"malformed token {token[:24]!r}", code="invalid_session") from exc
     if not isinstance(value, dict):
         raise Unauthorized(f"malformed token {token[:24]!r}", code="invalid_session")
@@ -43,12 +44,14 @@ def unverified_payload(token: str) -> dict[str, object]:
 
 
 def verify(token: str, secret: str) -> dict[str, object]:
-    payload = unverified_payload(token)
-    body, mac = token.split(".", 1)
+    if not token.isascii():  # base64url and a dot: anything else is no token of ours
+        raise Unauthorized(f"malformed token {token[:24]!r}", code="invalid_session")
+    body, _, mac = token.partition(".")
     expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:18]
-    if not hmac.compare_digest(_b64(expected), mac):
+    # the signature first: a forged token's payload is never even parsed
+    if not hmac.compare_digest(_b64(expected).encode(), mac.encode()):
         raise Unauthorized("session signature does not match", code="invalid_session")
-    return payload
+    return unverified_payload(token)
 
 
 @dataclass(frozen=True, kw_only=True)

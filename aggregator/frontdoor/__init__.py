@@ -27,6 +27,7 @@ from aggregator.frontdoor.proxy import Forwarder, PlayerFastPath
 from aggregator.frontdoor.routing import Region, RegionTable, parse_regions
 from aggregator.frontdoor.transport import PooledTransport, Transport
 from aggregator.httpapi import install_error_handlers, install_probes
+from aggregator.limits import MAX_BODY_BYTES, BodyLimit
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ class FrontdoorConfig:
     # below the load generator's 10 s, so a hung region still leaves time to retry elsewhere
     request_timeout_s: float = 5.0
     pool_size: int = 32
+    max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies answer 413 (--max-body-bytes)
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be >= 1, got {self.max_body_bytes!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +126,8 @@ def create_app(
     install_probes(app, registry, ready=lambda: _ready(table))
     install_admin(app, front.admin_token, table, faults)
     # Player traffic skips Flask's routing and request objects: it is the hot path.
-    app.wsgi_app = PlayerFastPath(front.forwarder, app.wsgi_app)  # type: ignore[method-assign]
+    player = PlayerFastPath(front.forwarder, app.wsgi_app)
+    app.wsgi_app = BodyLimit(player, config.max_body_bytes)  # type: ignore[method-assign]
     return app
 
 
@@ -134,12 +141,15 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         regions = parse_regions(args.region, args.weight)
+        config = FrontdoorConfig(
+            regions=tuple(regions),
+            health_interval_s=args.health_interval,
+            pool_size=args.threads,
+            max_body_bytes=MAX_BODY_BYTES if args.max_body_bytes is None else args.max_body_bytes,
+        )
     except ConfigError as exc:
         print(f"frontdoor: {exc}", file=sys.stderr)
         return 2
-    config = FrontdoorConfig(
-        regions=tuple(regions), health_interval_s=args.health_interval, pool_size=args.threads
-    )
     app = create_app(config)
     front: FrontDoor = app.extensions["frontdoor"]
     log.info("front door regions: %s", {r.id: (r.url, r.weight) for r in regions})
@@ -150,6 +160,7 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
         name="frontdoor",
         server=args.server or "waitress",
+        max_body_bytes=config.max_body_bytes,
         on_start=front.start,  # its health checks run where the requests are served
         on_stop=front.stop,
     )

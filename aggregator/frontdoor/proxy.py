@@ -18,6 +18,7 @@ from aggregator.errors import ApiError, BadRequest
 from aggregator.frontdoor.metrics import FrontdoorMetrics
 from aggregator.frontdoor.routing import Region, RegionTable
 from aggregator.frontdoor.transport import Transport, TransportError, Upstream
+from aggregator.httpapi import json_object
 
 MAX_ATTEMPTS = 2  # the first region, then one other
 
@@ -51,7 +52,7 @@ def region_failed(answer: Upstream) -> bool:
         return False
     try:
         body = json.loads(answer.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not the region's JSON: the region failing
         return True
     if not isinstance(body, dict):
         return True
@@ -77,7 +78,7 @@ class Forwarder:
     def handle(self, route: Route, raw: bytes) -> Upstream:
         home: str | None
         try:
-            payload = _parse(raw)
+            payload = json_object(raw)
             if route is Route.LAUNCH:
                 home = None
                 order = self._table.launch_order(str(payload.get("user", "")))
@@ -139,25 +140,12 @@ class Forwarder:
         )
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON body: {exc}", code="malformed_json") from exc
-    if not isinstance(value, dict):
-        raise BadRequest(f"JSON body must be an object, got {type(value).__name__}")
-    return value
-
-
 def _session_home(payload: dict[str, Any]) -> tuple[str, str]:
     token = payload.get("session")
     if not isinstance(token, str):
         raise BadRequest(f"round needs a session string, got {token!r}", code="invalid_session")
     claims = sessions.unverified_payload(token)
     return str(claims.get("region", "")), str(claims.get("user", ""))
-
-
-MAX_BODY = 1 << 20
 
 
 class PlayerFastPath:
@@ -172,14 +160,9 @@ class PlayerFastPath:
         route = PATHS.get(environ.get("PATH_INFO", ""))
         if route is None or environ.get("REQUEST_METHOD") != "POST":
             return self._fallback(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            answer = _json(400, {"error": "bad_request", "message": f"bad length {length!r}"})
-        else:
-            answer = self._forwarder.handle(route, environ["wsgi.input"].read(length))
+        # the app's BodyLimit, outermost, has checked the length against the limit
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        answer = self._forwarder.handle(route, environ["wsgi.input"].read(length))
         start_response(
             f"{answer.status} {_phrase(answer.status)}",
             [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))],

@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from aggregator.httpapi import install_error_handlers, install_probes, json_response
+from aggregator.limits import BodyLimit
 from aggregator.loadgen.client import HttpTarget, Target
 from aggregator.loadgen.edge import run_to_completion
 from aggregator.loadgen.players import PlayConfig
@@ -98,6 +99,7 @@ def create_app(
     def report() -> Response:
         return json_response(runner.report())
 
+    app.wsgi_app = BodyLimit(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -70,7 +70,7 @@ class HttpTarget:
             return Reply(status=None, error=f"connection_error:{exc.name}")
         try:
             parsed = json.loads(response.body) if response.body else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = {}
         return Reply(status=response.status, body=parsed if isinstance(parsed, dict) else {})
 

@@ -17,6 +17,7 @@ from flask import Flask
 
 from aggregator.errors import ConfigError
 from aggregator.httpapi import IdempotencyCache, install_error_handlers, install_probes
+from aggregator.limits import BodyLimit
 from aggregator.region.admin import AdminApi
 from aggregator.region.config import RegionConfig
 from aggregator.region.player import PlayerApi
@@ -42,6 +43,7 @@ def create_app(config: RegionConfig | None = None, *, deps: Dependencies | None 
     install_probes(app, region.registry, region.ready)
     PlayerApi(region).install(app)
     AdminApi(region, IdempotencyCache()).install(app)
+    app.wsgi_app = BodyLimit(app.wsgi_app, config.max_body_bytes)  # type: ignore[method-assign]
     return app
 
 
@@ -69,6 +71,7 @@ def main(args: Any) -> int:
         name=f"region-{config.region}",
         # granian: the region's own HTTP work off its GIL (BENCHMARKS.md, aggregator throughput)
         server=getattr(args, "server", None) or "granian",
+        max_body_bytes=config.max_body_bytes,
         # the background threads run where the requests are served (granian: the worker)
         on_start=lambda: _start(region),
         on_stop=region.close,

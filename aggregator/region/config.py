@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aggregator.errors import ConfigError
+from aggregator.limits import MAX_BODY_BYTES
 from aggregator.region.database import default_url
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class RegionConfig:
     admin_token: str = ""
     session_secret: str = DEV_SESSION_SECRET
     retry_interval_s: float = 0.5
+    max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies answer 413 (--max-body-bytes)
 
     def __post_init__(self) -> None:
         if not self.region:
@@ -42,6 +44,8 @@ class RegionConfig:
             raise ConfigError(f"wallet_timeout must be in (0, 60] s, got {self.wallet_timeout_s!r}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads!r}")
+        if self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be >= 1, got {self.max_body_bytes!r}")
 
     @property
     def database(self) -> str:
@@ -81,4 +85,5 @@ class RegionConfig:
             catalogue_path=args.catalogue,
             database_url=args.database,
             seed=args.seed,
+            max_body_bytes=getattr(args, "max_body_bytes", None),
         )

@@ -111,7 +111,7 @@ class WalletConnector:
             try:
                 body = json.loads(data)
                 status, balance = body.get("status"), body.get("balance")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):  # not a Hub88 answer
                 status = None
         if not isinstance(status, str) or status == RS_ERROR_UNKNOWN:
             self._metrics.wallet_call(operation, "error", elapsed)

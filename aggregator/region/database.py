@@ -14,6 +14,43 @@ from sqlalchemy.pool import StaticPool
 
 METADATA = sa.MetaData()
 
+# The tables are declared here, beside the engine that creates them, rather than in the
+# modules that use them (retryqueue.py, state.py): `create_schema` then needs no import of its
+# users, and nothing imports back into this module.
+
+# the wallet retry queue (retryqueue.py): wins and rollbacks owed to the wallet
+queue_table = sa.Table(
+    "wallet_retry_queue",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("transaction_uuid", sa.String(64), nullable=False, unique=True),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=False, default=""),
+    sa.Column("result_status", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("settled_at", sa.Float, nullable=True),
+    sa.Index("ix_wallet_retry_queue_due", "region", "status", "next_attempt_at"),
+)
+
+# isolation and canary state per provider (state.py), kept over a restart
+provider_state = sa.Table(
+    "region_provider_state",
+    METADATA,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("provider", sa.String(128), primary_key=True),
+    sa.Column("isolated", sa.Boolean, nullable=False, default=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("canary_percent", sa.Float, nullable=False, default=100.0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 
 def default_url(region: str) -> str:
     return f"sqlite:///var/region-{region}.db"
@@ -46,7 +83,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    # the table modules define their tables on METADATA when imported
-    from aggregator.region import retryqueue, state  # noqa: F401
-
     METADATA.create_all(engine)

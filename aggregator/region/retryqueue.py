@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from aggregator.errors import WalletCallError
 from aggregator.region.connector import WalletAnswer
-from aggregator.region.database import METADATA
+from aggregator.region.database import queue_table
 from aggregator.region.metrics import RegionMetrics
 
 log = logging.getLogger(__name__)
@@ -32,26 +32,6 @@ log = logging.getLogger(__name__)
 PENDING = "pending"
 SETTLED = "settled"
 OPERATIONS = ("win", "rollback")
-
-queue_table = sa.Table(
-    "wallet_retry_queue",
-    METADATA,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("region", sa.String(64), nullable=False),
-    sa.Column("transaction_uuid", sa.String(64), nullable=False, unique=True),
-    sa.Column("operation", sa.String(16), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", sa.Float, nullable=False),
-    sa.Column("lease_owner", sa.String(64), nullable=True),
-    sa.Column("lease_until", sa.Float, nullable=True),
-    sa.Column("last_error", sa.Text, nullable=False, default=""),
-    sa.Column("result_status", sa.String(64), nullable=True),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("settled_at", sa.Float, nullable=True),
-    sa.Index("ix_wallet_retry_queue_due", "region", "status", "next_attempt_at"),
-)
 
 
 @dataclass(frozen=True, kw_only=True)

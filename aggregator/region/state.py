@@ -13,18 +13,7 @@ from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
-from aggregator.region.database import METADATA
-
-provider_state = sa.Table(
-    "region_provider_state",
-    METADATA,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("provider", sa.String(128), primary_key=True),
-    sa.Column("isolated", sa.Boolean, nullable=False, default=False),
-    sa.Column("reason", sa.Text, nullable=False, default=""),
-    sa.Column("canary_percent", sa.Float, nullable=False, default=100.0),
-    sa.Column("updated_at", sa.Float, nullable=False),
-)
+from aggregator.region.database import provider_state
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from aggregator.errors import ConfigError
 from aggregator.faults import FaultBook
 from aggregator.httpapi import install_error_handlers, install_probes
+from aggregator.limits import BodyLimit
 from aggregator.serving import serve
 from aggregator.wallet import reports
 from aggregator.wallet.admin import install_admin
@@ -82,6 +83,7 @@ def create_app(
     ).install(app)
     install_admin(app, config=config, ledger=ledger, faults=faults)
     install_probes(app, registry, ready=lambda: _ready(engine))
+    app.wsgi_app = BodyLimit(app.wsgi_app, config.max_body_bytes)  # type: ignore[method-assign]
     app.extensions["wallet"] = WalletServices(
         config=config,
         engine=engine,
@@ -112,6 +114,7 @@ def main(args: argparse.Namespace) -> int:
             initial_balance=args.initial_balance,
             currency=args.currency,
             server=args.server,
+            max_body_bytes=args.max_body_bytes,
         )
         app = create_app(config)
     except ConfigError as exc:
@@ -131,6 +134,7 @@ def main(args: argparse.Namespace) -> int:
         threads=config.threads,
         name="wallet",
         server=config.server,
+        max_body_bytes=config.max_body_bytes,
         on_stop=services.close,
         # the served process opens its own connections: none may be shared across the fork
         before_fork=services.close,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aggregator.errors import ConfigError
+from aggregator.limits import MAX_BODY_BYTES
 from aggregator.serving import SERVERS
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class WalletConfig:
     # GIL less (BENCHMARKS.md, aggregator throughput)
     server: str = "granian"
     max_stall_s: float = MAX_STALL_S  # cap on the wallet_timeout fault's stall
+    max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies answer 413 (--max-body-bytes)
 
     def __post_init__(self) -> None:
         if not self.admin_token:
@@ -46,6 +48,8 @@ class WalletConfig:
             raise ConfigError(f"currency must be a code such as 'EUR', got {self.currency!r}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads!r}")
+        if self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be >= 1, got {self.max_body_bytes!r}")
         if self.server not in SERVERS:
             raise ConfigError(f"server must be one of {', '.join(SERVERS)}, got {self.server!r}")
 

@@ -1,12 +1,13 @@
 """The money path: apply a wallet call to the ledger in one database transaction.
 
 Each call reads the user's row (locked FOR UPDATE on PostgreSQL; on SQLite one in-process
-writer at a time, so no thread ever meets SQLITE_BUSY) and the ledger rows that touch it, asks
-`rules.decide`, then updates the balance and appends the row before one COMMIT: a process
-killed at any instant leaves both or neither. This runs for every bet, win and rollback, so
-`apply` sends its four statements as plain SQL on the DBAPI cursor of the SQLAlchemy
-connection (inside its transaction): SQLAlchemy Core's per-statement cache-key and result
-machinery cost more than the database work itself.
+writer at a time, so no thread ever meets SQLITE_BUSY) and the ledger rows that touch it (its
+uuid, its bet, the bet's other transactions, its round), asks `rules.decide`, then updates the
+balance and appends the row before one COMMIT: a process killed at any instant leaves both or
+neither. This runs for every bet, win and rollback, so `apply` sends its four statements as
+plain SQL on the DBAPI cursor of the SQLAlchemy connection (inside its transaction):
+SQLAlchemy Core's per-statement cache-key and result machinery cost more than the database
+work itself.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class _Sql:
             lock_user=f"SELECT balance, currency FROM {users.name} WHERE user_id = {p}"
             + ("" if sqlite else " FOR UPDATE"),
             related=f"SELECT {_ENTRY_COLUMNS} FROM {tx} WHERE transaction_uuid = {p}"
-            f" OR transaction_uuid = {p} OR reference_transaction_uuid = {p}",
+            f" OR transaction_uuid = {p} OR reference_transaction_uuid = {p} OR round = {p}",
             set_balance=f"UPDATE {users.name} SET balance = {p} WHERE user_id = {p}",
             insert_tx=f"INSERT INTO {tx} ({', '.join(_ROW_COLUMNS)}) VALUES ({values})",
         )
@@ -203,7 +204,7 @@ class Ledger:
                     status=Status.WRONG_CURRENCY, balance=user_balance, currency=currency
                 )
             ref = req.reference or req.transaction_uuid
-            cursor.execute(sql.related, (req.transaction_uuid, ref, ref))
+            cursor.execute(sql.related, (req.transaction_uuid, ref, ref, req.round))
             related = [_entry(row) for row in cursor.fetchall()]
             decision = rules.decide(req, related, user_balance)
             if decision.replay is not None:

@@ -1,16 +1,16 @@
 """Turn a wallet call's JSON body into a checked request, or reject it with the Hub88 status
-that names what is wrong (RS_ERROR_WRONG_SYNTAX: not JSON, not an object, a field missing or
-empty; RS_ERROR_WRONG_TYPES: a field of the wrong type, an amount that is not a non-negative
-integer). A rejected call never reaches the ledger.
+that names what is wrong (RS_ERROR_WRONG_SYNTAX: not JSON, nested too deep, not an object, a
+field missing or empty; RS_ERROR_WRONG_TYPES: a field of the wrong type, an amount that is not
+a non-negative integer). A rejected call never reaches the ledger.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from aggregator.errors import BadRequest
+from aggregator.limits import parse_json
 from aggregator.wallet.rules import Kind, Status, TxRequest
 
 MAX_TEXT = 128  # the ledger's column width for ids
@@ -35,9 +35,9 @@ class BalanceRequest:
 
 def parse_object(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidCall(f"body is not JSON: {exc}", Status.WRONG_SYNTAX, None) from exc
+        value = parse_json(raw)
+    except BadRequest as exc:  # not JSON, or nested too deep to be a wallet call
+        raise InvalidCall(f"body is not a wallet call: {exc}", Status.WRONG_SYNTAX, None) from exc
     if not isinstance(value, dict):
         raise InvalidCall(
             f"body must be a JSON object, got {type(value).__name__}", Status.WRONG_SYNTAX, None

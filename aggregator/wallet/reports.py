@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aggregator.wallet.rules import Kind, Status
+from aggregator.wallet import rules
+from aggregator.wallet.rules import Entry, Kind
 from aggregator.wallet.schema import transactions, users
 
 _tx = transactions.c
@@ -103,23 +104,8 @@ def _round_json(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def round_state(rows: Sequence[dict[str, Any]]) -> str:
-    """settled (paid by a win), rolled_back (refunded), open (bet taken, not closed),
-    tombstone (rolled back before its bet came), rejected (no money ever moved),
-    inconsistent (both paid and refunded: must never happen)."""
-    ok = [r for r in rows if r["status"] == Status.OK.value]
-    paid = any(r["kind"] == Kind.WIN.value for r in ok)
-    refunded = any(r["kind"] == Kind.ROLLBACK.value and r["delta"] for r in ok)
-    if paid and refunded:
-        return "inconsistent"
-    if paid:
-        return "settled"
-    if refunded:
-        return "rolled_back"
-    if any(r["kind"] == Kind.BET.value for r in ok):
-        return "open"
-    if any(r["status"] == Status.DOES_NOT_EXIST.value and r["kind"] == "rollback" for r in rows):
-        return "tombstone"
-    return "rejected"
+    """The round's `rules.RoundState`, the one the ledger decides with and reconcile checks."""
+    return rules.round_verdict(Entry.from_json(r) for r in rows).state.value
 
 
 def user_detail(engine: sa.Engine, user: str, *, recent: int = 20) -> dict[str, Any] | None:

@@ -6,6 +6,13 @@ from typing import Any
 import pytest
 
 from aggregator.reconcile import Ledger, Problem, reconcile, round_facts
+from tests.aggregator.round_cases import (
+    CASES,
+    RoundCase,
+    accepted_rounds,
+    flippable,
+    ledger_rounds,
+)
 
 INITIAL = 1000
 
@@ -16,6 +23,8 @@ def row(kind: str, round_id: str, delta: int, status: str = "RS_OK", user: str =
         "kind": kind,
         "round": round_id,
         "user": user,
+        "reference_transaction_uuid": None if kind == "bet" else f"{round_id}:bet",
+        "currency": "EUR",
         "delta": delta,
         "amount": abs(delta),
         "status": status,
@@ -147,3 +156,46 @@ def test_settled_counts_only_look_at_this_runs_rounds() -> None:
     rep = {**report(INITIAL, 1), "run_id": "new"}
     assert reconcile(rep, ledger(rounds)).ok
     assert not reconcile(report(INITIAL, 1), ledger(rounds)).ok
+
+
+# The round rules of tests/aggregator/round_cases.py, the reconciler's half: the rows the wallet
+# records for each case (its half checks its real rows are these) are closed rounds in the
+# states the wallet reports; and a ledger that had accepted any one refused call is caught.
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_round_rules_the_wallet_keeps_reconcile(case: RoundCase) -> None:
+    facts = [round_facts(entry) for entry in ledger_rounds(case)]
+    assert [f.problems for f in facts] == [() for _ in facts]
+    assert {f.round for f in facts} == set(case.states)
+
+
+ACCEPTED = [
+    pytest.param(case, index, id=f"{case.name} [{index}: {call.kind} {call.uuid}]")
+    for case in CASES
+    for index, call in flippable(case)
+]
+
+
+@pytest.mark.parametrize(("case", "index"), ACCEPTED)
+def test_a_ledger_that_broke_a_round_rule_does_not_reconcile(case: RoundCase, index: int) -> None:
+    found = {p for entry in accepted_rounds(case, index) for p, _ in round_facts(entry).problems}
+    assert found == case.calls[index].if_accepted
+
+
+def test_the_issue_ten_wins_and_a_win_in_another_round() -> None:
+    """What the issue saw: ten RS_OK wins of one bet, and a win in another round than its bet."""
+    bet = row("bet", "r1", -100)
+    wins = [{**row("win", "r1", 50), "transaction_uuid": f"w{n}"} for n in range(10)]
+    facts = round_facts(rnd("r1", bet, *wins))
+    assert [p for p, _ in facts.problems] == [Problem.CLOSED_TWICE]
+    assert "10 wins and 0 refunds" in facts.problems[0][1]
+    stray = {**row("win", "r2", 50), "reference_transaction_uuid": "r1:bet"}
+    rounds = [rnd("r1", bet), rnd("r2", stray)]
+    assert {
+        (m.problem, m.subject)
+        for m in reconcile(report(INITIAL - 50, 1), ledger(rounds)).mismatches
+    } >= {
+        (Problem.OPEN_BET, "r1"),
+        (Problem.FOREIGN_SETTLEMENT, "r2"),
+    }

@@ -95,24 +95,37 @@ class FakeWallet:
             return "RS_ERROR_NOT_ENOUGH_MONEY", 0
         return "RS_OK", -body["amount"]
 
+    def _bet_of(self, body: dict[str, Any]) -> Tx | None:
+        """The referenced bet, if it is one of the same round and user (the round rules)."""
+        bet = self.ledger.get(body["reference_transaction_uuid"])
+        if bet is None or bet.kind != "bet":
+            return None
+        same = all(bet.fields[k] == body[k] for k in ("round", "user", "currency"))
+        return bet if same else None
+
     def _win(self, user: str, body: dict[str, Any]) -> tuple[str, int]:
         ref = body["reference_transaction_uuid"]
-        if ref not in self.ledger:
+        if self._bet_of(body) is None:
             return "RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 0
         if self.closed_rounds.get(ref) == "rollback":
             return "RS_ERROR_TRANSACTION_ROLLED_BACK", 0
+        if self.closed_rounds.get(ref) == "win":
+            return "RS_ERROR_DUPLICATE_TRANSACTION", 0  # one win a bet
         self.closed_rounds[ref] = "win"
         return "RS_OK", body["amount"]
 
     def _rollback(self, user: str, body: dict[str, Any]) -> tuple[str, int]:
         ref = body["reference_transaction_uuid"]
-        if ref not in self.ledger:
+        bet = self._bet_of(body)
+        if bet is None:
             self.tombstones.add(ref)
             return "RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 0
         if self.closed_rounds.get(ref) == "win":
             return "RS_ERROR_DUPLICATE_TRANSACTION", 0
+        if self.closed_rounds.get(ref) == "rollback":
+            return "RS_ERROR_TRANSACTION_ROLLED_BACK", 0  # one rollback a bet
         self.closed_rounds[ref] = "rollback"
-        return "RS_OK", self.ledger[ref].fields["amount"]
+        return "RS_OK", bet.fields["amount"]
 
     def _answer(self, user: str, status: str, delta: int = 0) -> dict[str, Any]:
         if delta:

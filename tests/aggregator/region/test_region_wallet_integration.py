@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from aggregator.reconcile import round_facts
 from tests.aggregator.region.conftest import TOKEN, MakeRegion, RegionHarness
 from tests.conftest import ServedApp
 
@@ -39,13 +40,20 @@ class RealWallet:
     def delete(self, path: str) -> None:
         self.http.delete(self.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
 
+    def get(self, path: str) -> Any:
+        r = self.http.get(self.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
     def summary(self) -> dict[str, Any]:
-        r = self.http.get(
-            self.url + "/admin/ledger/summary",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
-        return dict(r.json())
+        return dict(self.get("/admin/ledger/summary"))
+
+    def round_problems(self) -> list[tuple[str, str, Any]]:
+        """Rounds the wallet does not call closed, or that break the round rules (reconcile)."""
+        rounds = self.get("/admin/ledger/rounds?limit=1000")["rounds"]
+        assert len(rounds) < 1000
+        facts = [(r["round"], r["state"], round_facts(r).problems) for r in rounds]
+        return [f for f in facts if f[1] in ("open", "inconsistent") or f[2]]
 
     def close(self) -> None:
         self.http.close()
@@ -130,6 +138,7 @@ def test_launch_and_rounds_move_exactly_bet_and_win(
     assert other.status_code == 409
     assert other.get_json()["error"] == "rs_error_duplicate_transaction"
     assert players.balances() == players.expected
+    assert real_wallet.round_problems() == []
 
 
 def test_money_adds_up_through_wallet_failures_and_the_retry_queue(
@@ -157,3 +166,6 @@ def test_money_adds_up_through_wallet_failures_and_the_retry_queue(
     assert players.balances() == players.expected
     summary = real_wallet.summary()
     assert summary["total_balance"] == sum(players.expected.values())
+    # the region's bets, wins, rollbacks and retries keep the round rules: one bet, one
+    # settlement of it, same round and user, every round closed once the queue drained
+    assert real_wallet.round_problems() == []

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from aggregator.wallet.tokens import TokenSigner
 from tests.aggregator.wallet.conftest import services
-from tests.aggregator.wallet.wallet_checks import check_ledger, ledger_rows
+from tests.aggregator.wallet.wallet_checks import ledger_rows
 
 RESPONSE_KEYS = {"user", "status", "request_uuid", "currency", "balance"}
 
@@ -55,67 +55,8 @@ def test_token_registers_once_and_answers_in_the_hub88_shape(client: FlaskClient
     assert balance == {**bet, "request_uuid": "q2"}
 
 
-# Each step: (kind, transaction_uuid, reference, amount) -> (status, balance). Initial 1000.
-SCENARIOS = {
-    "bet then win": [
-        (("bet", "b1", None, 100), ("RS_OK", 900)),
-        (("win", "w1", "b1", 250), ("RS_OK", 1150)),
-    ],
-    "identical retries replay the first answer": [
-        (("bet", "b1", None, 100), ("RS_OK", 900)),
-        (("bet", "b2", None, 50), ("RS_OK", 850)),
-        (("bet", "b1", None, 100), ("RS_OK", 900)),
-        (("win", "w1", "b1", 0), ("RS_OK", 850)),
-        (("win", "w1", "b1", 0), ("RS_OK", 850)),
-    ],
-    "same uuid, other fields": [
-        (("bet", "b1", None, 100), ("RS_OK", 900)),
-        (("bet", "b1", None, 101), ("RS_ERROR_DUPLICATE_TRANSACTION", 900)),
-        (("win", "b1", "b1", 100), ("RS_ERROR_DUPLICATE_TRANSACTION", 900)),
-    ],
-    "rollback refunds once": [
-        (("bet", "b1", None, 100), ("RS_OK", 900)),
-        (("rollback", "x1", "b1", 100), ("RS_OK", 1000)),
-        (("rollback", "x1", "b1", 100), ("RS_OK", 1000)),
-        (("rollback", "x2", "b1", 100), ("RS_OK", 1000)),
-        (("win", "w1", "b1", 500), ("RS_ERROR_TRANSACTION_ROLLED_BACK", 1000)),
-    ],
-    "rollback before its bet leaves a tombstone": [
-        (("rollback", "x1", "b1", 100), ("RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 1000)),
-        (("bet", "b1", None, 100), ("RS_ERROR_TRANSACTION_ROLLED_BACK", 1000)),
-        (("win", "w1", "b1", 100), ("RS_ERROR_TRANSACTION_ROLLED_BACK", 1000)),
-    ],
-    "a paid round cannot be rolled back": [
-        (("bet", "b1", None, 100), ("RS_OK", 900)),
-        (("win", "w1", "b1", 0), ("RS_OK", 900)),
-        (("rollback", "x1", "b1", 100), ("RS_ERROR_DUPLICATE_TRANSACTION", 900)),
-    ],
-    "win of an unknown bet": [
-        (("win", "w1", "nope", 100), ("RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 1000)),
-    ],
-    "not enough money, and nothing to settle after it": [
-        (("bet", "b1", None, 1001), ("RS_ERROR_NOT_ENOUGH_MONEY", 1000)),
-        (("win", "w1", "b1", 100), ("RS_ERROR_TRANSACTION_DOES_NOT_EXIST", 1000)),
-        (("rollback", "x1", "b1", 1001), ("RS_OK", 1000)),
-        (("bet", "b2", None, 1000), ("RS_OK", 0)),
-    ],
-}
-
-
-@pytest.mark.parametrize("steps", SCENARIOS.values(), ids=SCENARIOS.keys())
-def test_ledger_rules_over_http(
-    client: FlaskClient, wallet: Flask, steps: list[tuple[tuple[Any, ...], tuple[str, int]]]
-) -> None:
-    token = register(client)
-    for (kind, uuid, ref, amount), expected in steps:
-        fields: dict[str, Any] = {"transaction_uuid": uuid, "amount": amount}
-        if ref is not None:
-            fields["reference_transaction_uuid"] = ref
-        http, answer = call(client, kind, token, **fields)
-        assert http == 200
-        assert set(answer) == RESPONSE_KEYS
-        assert (answer["status"], answer["balance"]) == expected, (kind, uuid)
-    check_ledger(services(wallet).engine)
+# The round rules (bets, wins, rollbacks and their answers) are tested from the shared table
+# in tests/aggregator/round_cases.py, by test_wallet_rounds.py.
 
 
 GOOD_BET = {

@@ -125,3 +125,22 @@ def test_one_uuid_claimed_by_many_users_at_once(ledger: Ledger) -> None:
     check_ledger(ledger.engine)
     for uuid, seen in statuses.items():
         assert sorted(seen) == sorted([Status.OK] + [Status.DUPLICATE] * (THREADS - 1)), uuid
+
+
+def test_one_round_bet_by_many_users_at_once(ledger: Ledger) -> None:
+    """Every thread bets its own uuid in the same rounds, each for its own user: one bet a
+    round takes money (on PostgreSQL the users' row locks do not order them; the index does)."""
+    start = threading.Barrier(THREADS)
+    statuses: dict[str, list[Status]] = defaultdict(list)
+
+    def work(k: int) -> None:
+        ledger.register(f"c{k}")
+        start.wait(timeout=30)
+        for n in range(20):
+            req = _tx(Kind.BET, f"y{n}-c{k}", f"c{k}", f"y{n}", 5, None)
+            statuses[req.round].append(ledger.apply(req).status)
+
+    run_threads(work)
+    check_ledger(ledger.engine)
+    for rnd, seen in statuses.items():
+        assert sorted(seen) == sorted([Status.OK] + [Status.DUPLICATE] * (THREADS - 1)), rnd

@@ -1,5 +1,5 @@
 """Property-based: random sequences of bets, wins, rollbacks, retries and conflicting duplicates
-across a few users and rounds, against a plain-Python model of the wallet, on SQLite and on
+across a few users and rounds (second bets in a round, settlements from another round), against a plain-Python model of the wallet, on SQLite and on
 PostgreSQL. The ledger invariants are checked after every step."""
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ variants = st.sampled_from(("", "2"))
 
 @dataclass
 class Model:
-    """What the wallet should answer, written from the protocol's ledger rules."""
+    """What the wallet should answer, written from the protocol's round and ledger rules."""
 
     balance: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USERS, INITIAL))
     answers: dict[str, tuple[TxRequest, Status, int]] = field(default_factory=dict)
     taken: dict[str, int] = field(default_factory=dict)  # bet uuid -> amount it took
     tombstones: set[tuple[str, str]] = field(default_factory=set)
-    paid: set[str] = field(default_factory=set)
-    refunded: set[str] = field(default_factory=set)
+    named: dict[str, set[str]] = field(default_factory=dict)  # round -> bet uuids it names
+    closed: dict[str, Kind] = field(default_factory=dict)  # bet uuid -> what settled it
 
     def apply(self, req: TxRequest) -> tuple[Status, int]:
         if req.transaction_uuid in self.answers:
@@ -49,49 +49,52 @@ class Model:
             if first == req:
                 return status, balance
             return Status.DUPLICATE, self.balance[req.user]
-        status = {Kind.BET: self._bet, Kind.WIN: self._win, Kind.ROLLBACK: self._rollback}[
+        status = {Kind.BET: self._bet, Kind.WIN: self._settle, Kind.ROLLBACK: self._settle}[
             req.kind
         ](req)
         self.answers[req.transaction_uuid] = (req, status, self.balance[req.user])
         return status, self.balance[req.user]
 
     def _bet(self, req: TxRequest) -> Status:
+        named = self.named.setdefault(req.round, set())
         if (req.user, req.transaction_uuid) in self.tombstones:
+            named.add(req.transaction_uuid)
             return Status.ROLLED_BACK
+        if named - {req.transaction_uuid}:  # one bet a round
+            named.add(req.transaction_uuid)
+            return Status.DUPLICATE
+        named.add(req.transaction_uuid)
         if req.amount > self.balance[req.user]:
             return Status.NOT_ENOUGH_MONEY
         self.balance[req.user] -= req.amount
         self.taken[req.transaction_uuid] = req.amount
         return Status.OK
 
-    def _bet_status(self, req: TxRequest) -> Status | None:
+    def _the_bet(self, req: TxRequest) -> tuple[TxRequest, Status] | None:
+        """The bet `req` references, if it is one of the same round, user and currency."""
         first = self.answers.get(req.reference or "")
-        if first is None or first[0].kind is not Kind.BET or first[0].user != req.user:
+        if first is None or first[0].kind is not Kind.BET:
             return None
-        return first[1]
+        bet = first[0]
+        if (bet.round, bet.user, bet.currency) != (req.round, req.user, req.currency):
+            return None
+        return bet, first[1]
 
-    def _win(self, req: TxRequest) -> Status:
-        bet = self._bet_status(req)
-        if bet is None or bet is Status.NOT_ENOUGH_MONEY:
+    def _settle(self, req: TxRequest) -> Status:
+        found, ref = self._the_bet(req), str(req.reference)
+        if found is None:
+            if req.kind is Kind.ROLLBACK:
+                self.tombstones.add((req.user, ref))
+                self.named.setdefault(req.round, set()).add(ref)
             return Status.DOES_NOT_EXIST
-        if bet is Status.ROLLED_BACK or req.reference in self.refunded:
-            return Status.ROLLED_BACK
-        self.balance[req.user] += req.amount
-        self.paid.add(str(req.reference))
-        return Status.OK
-
-    def _rollback(self, req: TxRequest) -> Status:
-        bet = self._bet_status(req)
-        ref = str(req.reference)
-        if bet is None:
-            self.tombstones.add((req.user, ref))
-            return Status.DOES_NOT_EXIST
-        if bet is not Status.OK or ref in self.refunded:
-            return Status.OK
-        if ref in self.paid:
-            return Status.DUPLICATE
-        self.balance[req.user] += self.taken[ref]
-        self.refunded.add(ref)
+        if found[1] is not Status.OK:
+            if req.kind is Kind.ROLLBACK:
+                return Status.OK
+            return Status.ROLLED_BACK if found[1] is Status.ROLLED_BACK else Status.DOES_NOT_EXIST
+        if ref in self.closed:
+            return Status.DUPLICATE if self.closed[ref] is Kind.WIN else Status.ROLLED_BACK
+        self.closed[ref] = req.kind
+        self.balance[req.user] += req.amount if req.kind is Kind.WIN else self.taken[ref]
         return Status.OK
 
 
@@ -123,9 +126,9 @@ class WalletMachine(RuleBasedStateMachine):
         first = self.model.answers.get(f"r{rnd}:bet")
         return first[0].user if same_user and first is not None else user
 
-    @rule(user=user_ids, rnd=round_ids, amount=amounts)
-    def bet(self, user: str, rnd: int, amount: int) -> None:
-        self.send(_req(Kind.BET, f"r{rnd}:bet", user, rnd, amount, None))
+    @rule(user=user_ids, rnd=round_ids, amount=amounts, variant=variants)
+    def bet(self, user: str, rnd: int, amount: int, variant: str) -> None:
+        self.send(_req(Kind.BET, f"r{rnd}:bet{variant}", user, rnd, amount, None))
 
     @rule(user=user_ids, rnd=round_ids, amount=amounts, variant=variants, same=st.booleans())
     def win(self, user: str, rnd: int, amount: int, variant: str, same: bool) -> None:
@@ -150,6 +153,14 @@ class WalletMachine(RuleBasedStateMachine):
         self.send(
             replace(first, kind=kind, transaction_uuid=uuid, amount=amount, reference=bet_uuid)
         )
+
+    @rule(rnd=round_ids, other=round_ids, win=st.booleans(), amount=amounts)
+    def settle_in_another_round(self, rnd: int, other: int, win: bool, amount: int) -> None:
+        """A win or rollback naming round `rnd`'s bet, from round `other` (maybe the same)."""
+        kind = Kind.WIN if win else Kind.ROLLBACK
+        owner = self._owner(rnd, USERS[0], True)
+        uuid = f"r{other}:{kind.value}:stray{rnd}"
+        self.send(_req(kind, uuid, owner, other, amount, f"r{rnd}:bet"))
 
     @rule(pick=st.integers(min_value=0))
     def retry(self, pick: int) -> None:
