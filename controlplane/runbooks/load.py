@@ -8,9 +8,9 @@ when the caller passes the alert names the rules define, that the trigger names 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import promql_parser
 import yaml
@@ -48,6 +48,32 @@ _TOP = {
 }
 
 
+T = TypeVar("T")
+
+
+class RunbookErrors(ConfigError):
+    """Every error found in one runbook file, one per line (as `promtool check rules`)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = tuple(messages)
+
+
+class _Errors:
+    """The errors of one file so far: its sections (and each step) are checked independently,
+    so one run reports them all rather than the first."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def take(self, parse: Callable[[], T], default: T) -> T:
+        try:
+            return parse()
+        except ConfigError as exc:
+            self.messages.append(str(exc))
+            return default
+
+
 class _At:
     """A position in one file, for error messages: `file: steps[1].with.provider: ...`."""
 
@@ -80,36 +106,58 @@ def load_runbook(path: str | Path, known_alerts: Collection[str] | None = None) 
         raw = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read runbook: {exc}") from exc
-    doc = _mapping(raw, at)
-    _known(doc, _TOP, at)
-    name = doc.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise (at / "name").error(f"must be a non-empty string, got {name!r}")
-    mode = _mode(doc.get("mode", "auto"), at / "mode")
-    params = _params(doc.get("params", {}), at / "params")
+    doc, errs = _mapping(raw, at), _Errors()
+    errs.take(lambda: _known(doc, _TOP, at), None)
+    mode = errs.take(lambda: _mode(doc.get("mode", "auto"), at / "mode"), Mode.MANUAL)
+    no_params: tuple[Param, ...] = ()
+    params = errs.take(lambda: _params(doc.get("params", {}), at / "params"), no_params)
     declared = {p.name for p in params}
-    trigger = _trigger(doc.get("trigger"), at / "trigger", known_alerts)
-    if trigger is None and mode is not Mode.MANUAL:
-        raise (at / "trigger").error(f"required unless mode is manual (mode is {mode.value!r})")
-    steps = _steps(doc.get("steps"), at / "steps", declared, required=True)
-    approvers = doc.get("approvers", 1)
-    if approvers not in (1, 2):
-        raise (at / "approvers").error(f"must be 1 or 2, got {approvers!r}")
-    return Runbook(
-        name=name,
+
+    def steps(key: str, required: bool = False) -> tuple[Step, ...]:
+        return _steps(doc.get(key, []), at / key, declared, required=required, errs=errs)
+
+    runbook = Runbook(
+        name=errs.take(lambda: _name(doc, at), ""),
         description=str(doc.get("description", "")),
         path=str(path),
         mode=mode,
-        trigger=trigger,
-        guards=_guards(doc.get("guards", {}), at / "guards", declared),
-        steps=steps,
-        verify=_verify(doc.get("verify"), at / "verify", declared),
-        rollback=_steps(doc.get("rollback", []), at / "rollback", declared),
-        on_resolved=_steps(doc.get("on_resolved", []), at / "on_resolved", declared),
+        trigger=errs.take(lambda: _trigger_for(doc, mode, at, known_alerts), None),
+        guards=errs.take(lambda: _guards(doc.get("guards", {}), at / "guards", declared), Guards()),
+        steps=steps("steps", required=True),
+        verify=errs.take(lambda: _verify(doc.get("verify"), at / "verify", declared), None),
+        rollback=steps("rollback"),
+        on_resolved=steps("on_resolved"),
         params=params,
-        approvers=approvers,
-        approval_timeout_s=_duration(doc.get("approval_timeout", "15m"), at / "approval_timeout"),
+        approvers=errs.take(lambda: _approvers(doc.get("approvers", 1), at), 1),
+        approval_timeout_s=errs.take(
+            lambda: _duration(doc.get("approval_timeout", "15m"), at / "approval_timeout"), 900.0
+        ),
     )
+    if errs.messages:
+        raise RunbookErrors(errs.messages)
+    return runbook
+
+
+def _name(doc: Mapping[str, Any], at: _At) -> str:
+    name = doc.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise (at / "name").error(f"must be a non-empty string, got {name!r}")
+    return name
+
+
+def _approvers(raw: object, at: _At) -> int:
+    if raw not in (1, 2):
+        raise (at / "approvers").error(f"must be 1 or 2, got {raw!r}")
+    return int(raw)
+
+
+def _trigger_for(
+    doc: Mapping[str, Any], mode: Mode, at: _At, known_alerts: Collection[str] | None
+) -> Trigger | None:
+    trigger = _trigger(doc.get("trigger"), at / "trigger", known_alerts)
+    if trigger is None and mode is not Mode.MANUAL:
+        raise (at / "trigger").error(f"required unless mode is manual (mode is {mode.value!r})")
+    return trigger
 
 
 def _mode(raw: object, at: _At) -> Mode:
@@ -180,26 +228,37 @@ def _guards(raw: object, at: _At, declared: set[str]) -> Guards:
     )
 
 
-def _steps(raw: object, at: _At, declared: set[str], *, required: bool = False) -> tuple[Step, ...]:
-    items = _list(raw, at)
-    if required and not items:
-        raise at.error("must list at least one step")
-    steps, ids = [], set()
+def _steps(
+    raw: object, at: _At, declared: set[str], *, required: bool = False, errs: _Errors
+) -> tuple[Step, ...]:
+    no_items: list[Any] = []
+    items = errs.take(lambda: _list(raw, at), no_items)
+    if required and not items and isinstance(raw, list | None):
+        errs.messages.append(str(at.error("must list at least one step")))
+    steps: list[Step] = []
+    ids: set[str] = set()
     for i, item in enumerate(items):
-        obj = _mapping(item, at / i)
-        _known(obj, {"id", "action", "with"}, at / i)
-        action = obj.get("action")
-        spec = ACTIONS.get(str(action))
-        if spec is None:
-            raise (at / i / "action").error(f"unknown action {action!r} (known: {sorted(ACTIONS)})")
-        step_id = str(obj.get("id", f"{at.field}-{i}"))
-        if step_id in ids:
-            raise (at / i / "id").error(f"duplicate step id {step_id!r}")
-        ids.add(step_id)
-        params = _mapping(obj.get("with", {}), at / i / "with")
-        _check_params(spec.name, params, at / i / "with", declared)
-        steps.append(Step(id=step_id, action=spec.name, params=dict(params)))
+        try:
+            steps.append(_step(item, at / i, ids, declared))
+        except ConfigError as exc:
+            errs.messages.append(str(exc))
     return tuple(steps)
+
+
+def _step(item: object, at: _At, ids: set[str], declared: set[str]) -> Step:
+    obj = _mapping(item, at)
+    _known(obj, {"id", "action", "with"}, at)
+    action = obj.get("action")
+    spec = ACTIONS.get(str(action))
+    if spec is None:
+        raise (at / "action").error(f"unknown action {action!r} (known: {sorted(ACTIONS)})")
+    step_id = str(obj.get("id", at.field.replace("[", "-").rstrip("]")))
+    if step_id in ids:
+        raise (at / "id").error(f"duplicate step id {step_id!r}")
+    ids.add(step_id)
+    params = _mapping(obj.get("with", {}), at / "with")
+    _check_params(spec.name, params, at / "with", declared)
+    return Step(id=step_id, action=spec.name, params=dict(params))
 
 
 def _check_params(action: str, params: Mapping[str, Any], at: _At, declared: set[str]) -> None:

@@ -237,6 +237,8 @@ def known_alerts(paths: list[str]) -> set[str]:
     """Alert names defined by the rule files and the generated SLO rules under `paths`."""
     names: set[str] = set()
     for root in map(Path, paths):
+        if not root.exists():
+            raise ConfigError(f"{str(root)!r}: no such rule file or directory")
         files = sorted(root.rglob("*.y*ml")) if root.is_dir() else [root]
         for f in files:
             if "slo" in f.parts or "tests" in f.parts:

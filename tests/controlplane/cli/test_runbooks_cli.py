@@ -60,3 +60,39 @@ def test_shipped_runbooks_check_against_the_shipped_rules(
     out = capsys.readouterr().out
     for name in ("isolate-provider", "drain-region", "replay-wallet-queue"):
         assert f"SUCCESS: {name}" in out
+
+
+BAD_EVERYWHERE = """
+name: bad
+mode: sometimes
+extra: 1
+steps:
+  - action: provider.explode
+  - action: provider.isolate
+    with: {region: eu}
+verify: {expr: "up ==", within: 1m}
+approvers: 3
+"""
+
+
+def test_runbooks_check_reports_every_error_of_a_file_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # outside the repository: no rules/ to read
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_EVERYWHERE)
+    assert main(["runbooks", "check", str(bad), str(tmp_path / "missing.yaml")]) == 1
+    err = capsys.readouterr().err
+    for field in ("extra", "mode", "steps[0].action", "steps[1].with", "verify.expr", "approvers"):
+        assert f"FAILED: {bad}: {field}: " in err, err
+    assert f"'{tmp_path / 'missing.yaml'}': no such file or directory" in err
+    assert "trigger alert names are not checked" in err
+
+
+def test_runbooks_check_names_a_missing_rules_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(DESIGN_EXAMPLE)
+    assert main(["runbooks", "check", str(good), "--rules", str(tmp_path / "nope")]) == 2
+    assert f"'{tmp_path / 'nope'}': no such rule file or directory" in capsys.readouterr().err
