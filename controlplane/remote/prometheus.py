@@ -141,9 +141,22 @@ class RemotePrometheus:
             )
         except requests.Timeout as exc:
             raise QueryTimeout(f"{url}: no answer within {self.timeout_s:g}s") from exc
+        except requests.ConnectionError as exc:
+            raise RemoteUnavailable(f"{url} did not answer: {_reason(exc)}") from exc
         except requests.RequestException as exc:
-            raise RemoteUnavailable(f"{url}: {exc}") from exc
+            raise RemoteUnavailable(f"{url}: {_reason(exc)}") from exc
         return _unwrap(url, response)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The innermost cause in a few words (`connection refused`), not urllib3's pool story."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    text = str(cause)
+    return text.rsplit("] ", 1)[-1].lower() if "Errno" in text else text
 
 
 def _unwrap(url: str, response: requests.Response) -> tuple[Any, tuple[str, ...]]:

@@ -87,9 +87,12 @@ def test_parse_error_exits_1_with_the_position(
     assert err.startswith('error: bad_data: invalid parameter "query": 1:7: parse error:')
 
 
-def test_unreachable_url_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["query", "up", "--url", f"http://127.0.0.1:{free_port()}"]) == 1
-    assert capsys.readouterr().err.startswith("error: unavailable: ")
+def test_unreachable_url_exits_1_naming_the_url(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["query", "up", "--url", url]) == 1
+    assert capsys.readouterr().err == (
+        f"error: unavailable: {url}/api/v1/query did not answer: connection refused\n"
+    )
 
 
 def test_bad_time_exits_1(url: str, capsys: pytest.CaptureFixture[str]) -> None:
