@@ -25,6 +25,19 @@ from prometheus_client.registry import Collector
 
 from aggregator.faults import Fault
 
+# every label value the region can emit, exported at 0 from the start: rate() and increase()
+# need a sample before the first event, or they miss it (and alert on it a scrape late)
+PROVIDER_OPERATIONS = ("launch", "round")
+PROVIDER_OUTCOMES = ("ok", "error", "timeout", "rejected")
+LAUNCH_OUTCOMES = ("ok", "failover", "failed")
+ROUND_OUTCOMES = (
+    "settled", "win_pending", "declined", "rejected", "wallet_unavailable", "provider_unavailable"
+)  # fmt: skip
+WALLET_OPERATIONS = ("balance", "bet", "win", "rollback")
+WALLET_OUTCOMES = ("ok", "declined", "error", "timeout")
+REPLAY_OUTCOMES = ("settled", "failed")
+FAILOVER_KINDS = ("breaker_open", "provider_failover")
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -83,6 +96,25 @@ class RegionMetrics:
             ["region", "kind"],
             registry=registry,
         )
+
+    def preset(self, providers: Iterable[str]) -> None:
+        """Create every known series at 0 (see the label tables above)."""
+        r = self.region
+        for provider in providers:
+            for op in PROVIDER_OPERATIONS:
+                for outcome in PROVIDER_OUTCOMES:
+                    self.provider_requests.labels(r, provider, op, outcome)
+            for outcome in LAUNCH_OUTCOMES:
+                self.launches.labels(r, provider, outcome)
+            for outcome in ROUND_OUTCOMES:
+                self.rounds.labels(r, provider, outcome)
+        for op in WALLET_OPERATIONS:
+            for outcome in WALLET_OUTCOMES:
+                self.wallet_requests.labels(r, op, outcome)
+        for outcome in REPLAY_OUTCOMES:
+            self.queue_replayed.labels(r, outcome)
+        for kind in FAILOVER_KINDS:
+            self.failovers.labels(r, kind)
 
     def provider_call(
         self, provider: str, operation: str, outcome: str, latency_s: float | None

@@ -62,6 +62,7 @@ class Region:
         providers = tuple(self.catalogue.providers)
         self.registry = deps.registry if deps.registry is not None else CollectorRegistry()
         self.metrics = RegionMetrics(rid, self.registry)
+        self.metrics.preset(providers)
         self.faults = FaultBook(clock=deps.clock, id_prefix=f"{rid}-f")
         self.rng = deps.rng if deps.rng is not None else random.Random(f"{config.seed}:{rid}")
         self.engine = deps.engine if deps.engine is not None else make_engine(config.database)
