@@ -20,6 +20,7 @@ VERBS = {
     "rules": "controlplane.cli.rules",
     "slo": "controlplane.cli.slo",
     "silences": "controlplane.cli.silences",
+    "routes": "controlplane.cli.routes",
     "runbooks": "controlplane.cli.runbooks",
     "audit": "controlplane.cli.audit",
     "automation": "controlplane.cli.automation",
