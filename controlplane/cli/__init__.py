@@ -25,6 +25,7 @@ VERBS = {
     "audit": "controlplane.cli.audit",
     "automation": "controlplane.cli.automation",
     "db": "controlplane.cli.db",
+    "config": "controlplane.cli.config",
     "backtest": "controlplane.cli.backtest",
 }
 

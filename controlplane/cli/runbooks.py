@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = len(missing) + sum(not _check(path, known) for path in files)
+    failed = len(missing) + sum(not check_runbook(path, known) for path in files)
     return 1 if failed else 0
 
 
@@ -55,7 +55,7 @@ def _known_alerts(rules: list[str] | None) -> set[str] | None:
     return known_alerts(rules or ["rules"])
 
 
-def _check(path: Path, known: set[str] | None) -> bool:
+def check_runbook(path: Path, known: set[str] | None) -> bool:
     print(f"Checking {path}")
     try:
         rb = load_runbook(path, known)
