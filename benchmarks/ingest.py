@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ingest.py [--seconds 3]
 
 Bodies:
-- aggregator: what one bundled-aggregator region exposes (DESIGN.md section 3 metric names,
+- aggregator: what one bundled-aggregator region exposes (docs/design.md metric names,
   2 regions x 8 providers, latency histograms), generated with prometheus_client registries;
   one body per region, counters moving between scrapes as under load;
 - 50k: a 50,000-series body (histogram buckets of many providers and games).
@@ -36,7 +36,7 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
 
 
 class AggregatorExposition:
-    """A region's /metrics with the DESIGN.md names; `advance()` simulates one interval of load."""
+    """A region's /metrics with the documented names; `advance()` simulates one interval."""
 
     def __init__(self, region: str, seed: int = 1) -> None:
         self.region = region

@@ -1,4 +1,4 @@
-"""The region's admin API (DESIGN.md section 3): bearer token on every route, Idempotency-Key
+"""The region's admin API (docs/design.md): bearer token on every route, Idempotency-Key
 replay on every write, JSON errors that name the unknown provider, region or fault.
 """
 

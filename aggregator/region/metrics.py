@@ -1,7 +1,7 @@
 """The region's metrics: counters and histograms on its own registry, and a custom Collector that
 reads live state (queue, isolation, breakers, sessions, faults) at scrape time.
 
-Names and labels follow DESIGN.md section 3. Outcome labels:
+Names and labels follow docs/design.md. Outcome labels:
 - casino_provider_requests_total: ok | error | timeout | rejected (breaker open or isolated)
 - casino_game_launches_total: ok | failover | failed
 - casino_rounds_total: settled | win_pending | declined (the wallet refused the bet or win) |

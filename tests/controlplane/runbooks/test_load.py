@@ -9,7 +9,7 @@ from controlplane.runbooks import templates
 from controlplane.runbooks.load import load_runbook, load_runbooks
 from controlplane.runbooks.model import Mode
 
-# the example of DESIGN.md section 4, verbatim
+# the runbook example of docs/design.md
 DESIGN_EXAMPLE = """\
 name: isolate-provider
 description: Take a failing provider out of routing; new sessions go to healthy providers.
