@@ -232,6 +232,8 @@ class Dispatcher:
         # a firing alert is sent without its (future) end, so it never looks resolved
         view = [a if a.fingerprint in resolved_now else replace(a, ends_at=None) for a in alerts]
         view = sorted((a for a in view if not muted(a.labels)), key=sort_key)
+        if self._routing.time_muted(group.route, now):
+            view = []  # nothing sent and nothing logged: the group notifies once the time is over
         receiver = group.route.options.receiver
         for integration in self._integrations[receiver]:
             log_key: LogKey = (group.id, receiver, integration.name)

@@ -19,7 +19,10 @@ inhibit_rules:
   - {source_matchers: ['severity="page"'], target_matchers: ['severity="ticket"'], equal: [region]}
 ```
 
-Children inherit every option they do not set. An alert goes down the first matching child
+Children inherit every option they do not set (an empty `group_by`, an empty `receiver` and
+a null timing count as not set, as in Alertmanager), except `mute_time_intervals` and
+`active_time_intervals`, which name `time_intervals` (see timeintervals.py) and hold for their
+own route only. An alert goes down the first matching child
 (and on to later siblings while the matched child has `continue: true`); a node none of whose
 children match handles the alert itself. Errors name the file and the field:
 `routing.yml: route.routes[1].matchers[0]: bad matcher format: 'severity~page'`.
@@ -28,8 +31,8 @@ children match handles the alert itself. Errors name the file and the field:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +51,24 @@ from controlplane.notify.matchers import (
     sort_matchers,
 )
 from controlplane.notify.receivers import INTEGRATIONS, IntegrationParser, ReceiverConfig
+from controlplane.notify.timeintervals import (
+    Fail,
+    TimeInterval,
+    check_interval_names,
+    parse_all_intervals,
+)
 
 GROUP_BY_ALL = "..."
 _ROUTE_KEYS = frozenset(
     {"receiver", "group_by", "group_wait", "group_interval", "repeat_interval"}
     | {"matchers", "match", "match_re", "continue", "routes"}
+    | {"mute_time_intervals", "active_time_intervals"}
 )
 _INHIBIT_KEYS = frozenset(
     {"source_matchers", "target_matchers", "equal"}
     | {"source_match", "source_match_re", "target_match", "target_match_re"}
 )
-_TOP_KEYS = ("route", "receivers", "inhibit_rules")
+_TOP_KEYS = ("route", "receivers", "inhibit_rules", "time_intervals", "mute_time_intervals")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +79,8 @@ class RouteOptions:
     group_wait: timedelta = timedelta(seconds=30)
     group_interval: timedelta = timedelta(minutes=5)
     repeat_interval: timedelta = timedelta(hours=4)
+    mute_time_intervals: tuple[str, ...] = ()  # this route's own: never inherited
+    active_time_intervals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +124,15 @@ class RoutingConfig:
     receivers: Mapping[str, ReceiverConfig]
     inhibit_rules: tuple[InhibitRule, ...] = ()
     source: str = "<routing>"
+    time_intervals: Mapping[str, TimeInterval] = field(default_factory=dict)
+
+    def time_muted(self, route: Route, now: datetime) -> bool:
+        """Whether `route` sends nothing at `now`: inside one of its mute intervals, or
+        outside all of its active ones."""
+        within = [self.time_intervals[n].contains(now) for n in route.options.active_time_intervals]
+        if within and not any(within):
+            return True
+        return any(self.time_intervals[n].contains(now) for n in route.options.mute_time_intervals)
 
 
 @dataclass(frozen=True)
@@ -161,12 +182,22 @@ def parse_routing(
             )
     parsers = integrations or INTEGRATIONS
     receivers = _receivers(data.get("receivers"), top.at("receivers"), parsers)
+    intervals = parse_all_intervals(data, lambda key: _fail_at(top.at(key)))
     if "route" not in data:
         raise top.at("route").error("missing")
     route = _root(data["route"], top.at("route"), receivers)
+    used = [(n.key or "(root)", n.options.mute_time_intervals + n.options.active_time_intervals)
+            for n in route.walk()]  # fmt: skip
+    check_interval_names(used, intervals, _fail_at(top.at("route")))
     rules = _list(data.get("inhibit_rules") or [], top.at("inhibit_rules"))
     inhibit = tuple(_inhibit_rule(r, top.at("inhibit_rules").at(i)) for i, r in enumerate(rules))
-    return RoutingConfig(route=route, receivers=receivers, inhibit_rules=inhibit, source=source)
+    return RoutingConfig(
+        route=route,
+        receivers=receivers,
+        inhibit_rules=inhibit,
+        source=source,
+        time_intervals=intervals,
+    )
 
 
 def _receivers(
@@ -203,6 +234,9 @@ def _root(raw: Any, where: _Where, receivers: Mapping[str, ReceiverConfig]) -> R
             raise where.at(key).error("the root route must not have any matchers")
     if obj.get("continue"):
         raise where.at("continue").error("the root route cannot have continue")
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        if obj.get(key):
+            raise where.at(key).error(f"the root route cannot have {key}")
     if not obj.get("receiver"):
         raise where.at("receiver").error("the root route needs a receiver")
     return _route(obj, where, None, None, (), receivers)
@@ -228,7 +262,7 @@ def _route(
     for i, raw in enumerate(_list(obj.get("routes") or [], where.at("routes"))):
         here = where.at("routes").at(i)
         children.append(_route(_mapping(raw, here), here, options, key, (*path, i), receivers))
-    cont = obj.get("continue", False)
+    cont = obj.get("continue") or False  # null is false, as in Alertmanager
     if not isinstance(cont, bool):
         raise where.at("continue").error(f"{cont!r} is not a boolean")
     return Route(
@@ -249,21 +283,42 @@ def _options(
     receivers: Mapping[str, ReceiverConfig],
 ) -> RouteOptions:
     base = parent or RouteOptions(receiver="")
-    receiver = obj.get("receiver", base.receiver)
+    receiver = obj.get("receiver") or base.receiver  # '' inherits, as in Alertmanager
     if not isinstance(receiver, str) or receiver not in receivers:
         raise where.at("receiver").error(f"undefined receiver {receiver!r}")
     group_by, group_by_all = base.group_by, base.group_by_all
-    if "group_by" in obj:
+    if obj.get("group_by"):  # [] inherits, as in Alertmanager
         group_by, group_by_all = _group_by(obj["group_by"], where.at("group_by"))
     timings = {}
     for name in ("group_wait", "group_interval", "repeat_interval"):
         value = getattr(base, name)
-        if name in obj:
+        if obj.get(name) is not None:
             value = _duration(obj[name], where.at(name))
             if name != "group_wait" and not value:
                 raise where.at(name).error(f"{obj[name]!r}: {name} cannot be zero")
         timings[name] = value
-    return RouteOptions(receiver=receiver, group_by=group_by, group_by_all=group_by_all, **timings)
+    return RouteOptions(
+        receiver=receiver,
+        group_by=group_by,
+        group_by_all=group_by_all,
+        mute_time_intervals=_names(obj.get("mute_time_intervals"), where.at("mute_time_intervals")),
+        active_time_intervals=_names(
+            obj.get("active_time_intervals"), where.at("active_time_intervals")
+        ),
+        **timings,
+    )
+
+
+def _fail_at(where: _Where) -> Fail:
+    return lambda part, message: ConfigError(f"{where.source}: {where.path}{part}: {message}")
+
+
+def _names(raw: Any, where: _Where) -> tuple[str, ...]:
+    names = _list(raw or [], where)
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise where.at(i).error(f"{name!r} is not a time interval name")
+    return tuple(names)
 
 
 def _group_by(raw: Any, where: _Where) -> tuple[tuple[str, ...], bool]:

@@ -15,7 +15,13 @@ from controlplane.notify.matchers import (
 )
 from controlplane.notify.routing import load_routing
 from tests.conftest import ROOT
-from tests.controlplane.notify.conftest import routing_from
+from tests.controlplane.notify.conftest import (
+    FakeClock,
+    RecordingNotifier,
+    alert,
+    make_dispatcher,
+    routing_from,
+)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +140,7 @@ def test_group_by_inheritance_and_all_labels() -> None:
     wallet, teams = config.route.match(labels)
     assert wallet.options.group_by_all
     assert wallet.group_labels(labels) == labels
-    assert teams.group_labels(labels) == ()
+    assert teams.group_labels(labels) == (("alertname", "A"),)  # [] inherits, as in Alertmanager
     pager = config.route.routes[0]
     assert pager.group_labels(labels) == (("alertname", "A"),)  # inherited from the root
     assert pager.routes[0].options.group_by == ("alertname",)
@@ -235,9 +241,24 @@ def test_shipped_routing_file() -> None:
     config = load_routing(ROOT / "config" / "routing.yml")
     page = labels_from({"alertname": "SLOBurn", "severity": "page", "region": "eu"})
     ticket = labels_from({"alertname": "SLOBurn", "severity": "ticket", "region": "eu"})
-    other = labels_from({"alertname": "Watchdog"})
+    other = labels_from({"alertname": "Unrouted"})
     assert [r.options.receiver for r in config.route.match(page)] == ["oncall"]
     assert [r.options.receiver for r in config.route.match(ticket)] == ["tickets"]
     assert [r.options.receiver for r in config.route.match(other)] == ["log"]
+    # the dead man's switch gets the Watchdog, and nothing else does, whatever its severity
+    for severity in ("none", "page"):
+        watchdog = labels_from({"alertname": "Watchdog", "severity": severity})
+        assert [r.options.receiver for r in config.route.match(watchdog)] == ["deadmansswitch"]
     assert config.route.options.group_by == ("alertname", "region")
     assert config.inhibit_rules[0].equal == ("alertname", "region")
+
+
+def test_the_shipped_routing_sends_the_watchdog_every_minute(clock: FakeClock) -> None:
+    notifiers: dict[str, RecordingNotifier] = {}
+    dispatcher = make_dispatcher(load_routing(ROOT / "config" / "routing.yml"), clock, notifiers)
+    dispatcher.put([alert("Watchdog", severity="none")])
+    for second in range(0, 301, 5):
+        dispatcher.tick(clock.at(seconds=second))
+    sent = notifiers["deadmansswitch"].sent
+    assert [s.names for s in sent] == [["Watchdog"]] * 6  # at 0s, 1m, ... 5m
+    assert not any(n.sent for name, n in notifiers.items() if name != "deadmansswitch")
