@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from controlplane import configvalues as values
 from controlplane.collect.scrape import ScrapeTarget
 from controlplane.configvalues import LABEL_NAME
 from controlplane.errors import ConfigError
+from controlplane.model import yamltext
 from controlplane.model.times import format_duration, parse_duration
 
 # parse_duration, format_duration and LABEL_NAME have long been imported from here
@@ -176,12 +175,7 @@ def load_config(
 
 
 def _read_file(path: Path) -> dict[str, _Setting]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{str(path)!r}: cannot read the config file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = yamltext.load(path, "config file")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from controlplane.collect.scrape import ScrapeTarget
 from controlplane.errors import ConfigError
+from controlplane.model import yamltext
 from controlplane.model.times import format_duration, parse_duration
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -90,9 +91,9 @@ def labels(raw: Any, where: str) -> dict[str, str]:
             raise ConfigError(f"{where}: {name!r} is not a valid label name")
         if name == "job":
             raise ConfigError(f"{where}.job: set the target's job, not a job label")
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        if isinstance(value, dict | list):
             raise ConfigError(f"{where}.{name}: {value!r} is not a label value")
-    return {str(k): str(v) for k, v in sorted(raw.items())}
+    return dict(sorted(yamltext.texts(raw).items()))
 
 
 def duration(value: Any, where: str) -> float:

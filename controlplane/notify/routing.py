@@ -36,9 +36,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from controlplane.errors import ConfigError
+from controlplane.model import yamltext
 from controlplane.model.series import Labels, Matcher, MatchOp
 from controlplane.model.times import parse_duration
 from controlplane.notify.inhibit import InhibitRule
@@ -156,13 +155,7 @@ def load_routing(
     path: str | Path, *, integrations: Mapping[str, IntegrationParser] | None = None
 ) -> RoutingConfig:
     """Read and check a routing file; ConfigError names the file and the field."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{str(path)!r}: cannot read the routing file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data = yamltext.load(path, "routing file")
     return parse_routing(data, source=str(path), integrations=integrations)
 
 
@@ -359,13 +352,14 @@ def _matcher_lines(raw: Any, where: _Where) -> list[Matcher]:
 
 def _legacy(raw: Any, where: _Where, op: MatchOp) -> list[Matcher]:
     out: list[Matcher] = []
-    for name, value in _mapping(raw or {}, where).items():
+    pairs = _mapping(raw or {}, where)
+    for name, value in pairs.items():
         if not isinstance(name, str) or not LABEL_NAME.match(name):
             raise where.error(f"{name!r} is not a valid label name")
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        if isinstance(value, dict | list):
             raise where.at(name).error(f"{value!r} is not a string")
-        try:
-            out.append(new_matcher(name, op, str(value)))
+        try:  # the value as spelled: `code: 010` matches "010", as in Alertmanager
+            out.append(new_matcher(name, op, yamltext.text(pairs, name)))
         except ValueError as exc:
             raise where.at(name).error(str(exc)) from None
     return out

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from controlplane.errors import ConfigError
+from controlplane.model import yamltext
 from controlplane.model.times import parse_duration
 from controlplane.rules.unittest_format import model_duration
 
@@ -90,11 +89,10 @@ class UnitTestFile:
 
 def parse_unit_test_file(path: str | Path, *, warn: TextIO | None = None) -> UnitTestFile:
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"open {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"yaml: {exc}") from None
+    doc = yamltext.loads(text, str(path))
     doc = _mapping(doc or {}, "unit test file", _FILE_FIELDS)
     base = os.path.dirname(str(path))
     rule_files: list[str] = []
@@ -200,7 +198,8 @@ def _list(raw: Any, where: str) -> list[Any]:
 
 def _strings(raw: Any, where: str, known: Sequence[str]) -> dict[str, str]:
     doc = _mapping(raw, where, known)
-    return {k: "" if doc.get(k) is None else str(doc[k]) for k in known}
+    # as spelled, as promtool reads them: `values: 0x10` is the series "0, ten times"
+    return {k: yamltext.text(doc, k) if k in doc else "" for k in known}
 
 
 def _string_map(raw: Any, where: str) -> dict[str, str]:
@@ -208,7 +207,7 @@ def _string_map(raw: Any, where: str) -> dict[str, str]:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    return yamltext.texts(raw)
 
 
 def _duration(raw: Any, where: str) -> int:

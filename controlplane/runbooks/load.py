@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import promql_parser
-import yaml
 
 from controlplane.errors import ConfigError
+from controlplane.model import yamltext
 from controlplane.model.times import parse_duration
 from controlplane.runbooks import templates
 from controlplane.runbooks.actions import ACTIONS, ParamType, check_literal
@@ -102,10 +102,7 @@ def load_runbooks(
 
 def load_runbook(path: str | Path, known_alerts: Collection[str] | None = None) -> Runbook:
     at = _At(str(path))
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read runbook: {exc}") from exc
+    raw = yamltext.load(path, "runbook")
     doc, errs = _mapping(raw, at), _Errors()
     errs.take(lambda: _known(doc, _TOP, at), None)
     mode = errs.take(lambda: _mode(doc.get("mode", "auto"), at / "mode"), Mode.MANUAL)
@@ -180,7 +177,7 @@ def _trigger(raw: object, at: _At, known_alerts: Collection[str] | None) -> Trig
     if known_alerts is not None and alert not in known_alerts:
         raise (at / "alert").error(f"no rule defines alert {alert!r}")
     matchers = _mapping(obj.get("matchers", {}), at / "matchers")
-    return Trigger(alert=alert, matchers={str(k): str(v) for k, v in matchers.items()})
+    return Trigger(alert=alert, matchers=yamltext.texts(matchers))  # as spelled: 010 is "010"
 
 
 def _guards(raw: object, at: _At, declared: set[str]) -> Guards:

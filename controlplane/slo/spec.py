@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser
-import yaml
 
 from controlplane.errors import ConfigError
+from controlplane.model import yamltext
 
 WINDOW_PLACEHOLDER = "{{.window}}"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -131,10 +131,7 @@ def load_specs(directory: str | Path) -> list[SLOSpec]:
 
 def load_spec(path: str | Path) -> SLOSpec:
     where = _Where(str(path))
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read SLO spec: {exc}") from exc
+    raw = yamltext.load(path, "SLO spec")
     doc = _mapping(raw, where, "(document)")
     _known(doc, {"version", "service", "labels", "slos"}, where, "")
     if doc.get("version", 1) != 1:
@@ -279,9 +276,9 @@ def _labels(raw: object, where: _Where, fld: str, *, any_key: bool = False) -> d
     for key, value in obj.items():
         if not isinstance(key, str) or not (any_key or _LABEL.match(key)):
             raise where.error(f"{fld}.{key}", "not a valid label name")
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        if isinstance(value, dict | list):
             raise where.error(f"{fld}.{key}", f"must be a string, got {value!r}")
-    return {k: str(v) for k, v in obj.items()}
+    return yamltext.texts(obj)  # as spelled: `code: 010` is "010"
 
 
 def _duration(raw: object, where: _Where, fld: str) -> timedelta:
