@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
@@ -34,7 +34,7 @@ from controlplane.notify.alerts import Alert, GroupKey, group_status, merge, sor
 from controlplane.notify.errors import NotifyError
 from controlplane.notify.inhibit import Inhibitor
 from controlplane.notify.nflog import LogEntry, NotificationLog, needs_update
-from controlplane.notify.notifiers import Integration
+from controlplane.notify.notifiers import Backoff, Integration
 from controlplane.notify.routing import Route, RoutingConfig
 from controlplane.notify.silences import utc_now
 
@@ -54,18 +54,6 @@ class SilenceSource(Protocol):
     """What the dispatcher needs of silences; `SilenceStore` is one."""
 
     def active(self, now: datetime | None = None) -> Sequence[Mute]: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Backoff:
-    """Delay before retry n (1-based): initial * factor**(n-1), at most `maximum`."""
-
-    initial: timedelta = timedelta(seconds=1)
-    factor: float = 2.0
-    maximum: timedelta = timedelta(seconds=60)
-
-    def delay(self, attempt: int) -> timedelta:
-        return min(self.initial * self.factor ** (attempt - 1), self.maximum)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +126,29 @@ class Dispatcher:
         self._deliveries: dict[LogKey, _Delivery] = {}
         self.wakeup = threading.Event()
         self._sent, self._failed = _counters(registry)
+
+    def reconfigure(
+        self, routing: RoutingConfig, integrations: Mapping[str, Sequence[Integration]]
+    ) -> None:
+        """A reload: new routes and receivers. Alerts are grouped again under the new tree; a
+        group it still has keeps its timing and its log, so it is not told twice. Deliveries
+        in flight are dropped: their group sends again at its next flush."""
+        missing = {r.options.receiver for r in routing.route.walk()} - set(integrations)
+        if missing:
+            raise ConfigError(f"{routing.source}: no integrations built for {sorted(missing)!r}")
+        now = self._clock()
+        with self._tick_lock, self._lock:
+            self._routing = routing
+            self._integrations = {k: tuple(v) for k, v in integrations.items()}
+            self._deliveries.clear()
+            old, self._groups = self._groups, {}
+            for alert in self._alerts.values():
+                for route in routing.route.match(alert.labels):
+                    self._insert(route, alert, now)
+            for gid, group in self._groups.items():
+                if gid in old:
+                    group.next_flush, group.has_flushed = old[gid].next_flush, old[gid].has_flushed
+        self.wakeup.set()
 
     # -- alerts in -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 import requests
@@ -33,6 +34,18 @@ from controlplane.notify.receivers import (
 
 _GO_REGEX_META = set("\\.+*?()|[]{}^$")
 USER_AGENT = "casino-controlplane-notify/1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    """Delay before retry n (1-based): initial * factor**(n-1), at most `maximum`."""
+
+    initial: timedelta = timedelta(seconds=1)
+    factor: float = 2.0
+    maximum: timedelta = timedelta(seconds=60)
+
+    def delay(self, attempt: int) -> timedelta:
+        return min(self.initial * self.factor ** (attempt - 1), self.maximum)
 
 
 class Notifier(Protocol):

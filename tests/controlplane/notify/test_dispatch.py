@@ -227,3 +227,49 @@ receivers: [{name: default}, {name: wallet}, {name: pager}]
 def test_every_routed_receiver_needs_integrations(clock: FakeClock) -> None:
     with pytest.raises(ConfigError, match="no integrations built for \\['team'\\]"):
         Dispatcher(routing=routing_from(CONFIG), integrations={}, clock=clock)
+
+
+def _integrations(routing_text: str, notifiers: dict[str, RecordingNotifier]) -> dict[str, tuple]:  # type: ignore[type-arg]
+    from controlplane.notify.notifiers import Integration
+
+    routing = routing_from(routing_text)
+    return {
+        name: (
+            Integration(
+                name="test[0]",
+                notifier=notifiers.setdefault(name, RecordingNotifier()),
+                send_resolved=True,
+            ),
+        )
+        for name in routing.receivers
+    }
+
+
+def test_a_reload_keeps_alerts_and_what_was_told(clock: FakeClock) -> None:
+    dispatcher, notifiers = setup(clock)
+    dispatcher.put([alert("A", region="eu"), alert("B", region="eu", severity="page")])
+    run_until(dispatcher, clock, 30)
+    assert len(notifiers["team"].sent) == 2
+    new = CONFIG.replace(
+        "receivers: [{name: team}]",
+        "  routes: [{receiver: pager, matchers: ['severity=\"page\"']}]\nreceivers: [{name: team}, {name: pager}]",
+    )
+    dispatcher.reconfigure(routing_from(new), _integrations(new, notifiers))
+    run_until(dispatcher, clock, 90)
+    # A's group is the same group: not told again; B now belongs to a new route: told there
+    assert len(notifiers["team"].sent) == 2
+    (paged,) = notifiers["pager"].sent
+    assert paged.names == ["B"]
+
+
+def test_a_reload_without_integrations_for_a_receiver_changes_nothing(clock: FakeClock) -> None:
+    dispatcher, notifiers = setup(clock)
+    new = CONFIG.replace(
+        "receivers: [{name: team}]",
+        "  routes: [{receiver: pager}]\nreceivers: [{name: team}, {name: pager}]",
+    )
+    with pytest.raises(ConfigError, match="no integrations built for \\['pager'\\]"):
+        dispatcher.reconfigure(routing_from(new), _integrations(CONFIG, notifiers))
+    dispatcher.put([alert("A")])
+    run_until(dispatcher, clock, 30)
+    assert len(notifiers["team"].sent) == 1
