@@ -85,5 +85,7 @@ def test_a_repeated_key_names_both_lines(
 ) -> None:
     path = tmp_path / name
     path.write_text(body)
-    with pytest.raises(ConfigError, match=r"line [23]: duplicate key .* \(first given at line [12]\)"):
+    with pytest.raises(
+        ConfigError, match=r"line [23]: duplicate key .* \(first given at line [12]\)"
+    ):
         load(path)
