@@ -38,10 +38,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 
+from controlplane.api import docs
 from controlplane.api.prometheus import create_blueprint
 from controlplane.api.targets import NoTargets, TargetLister
 from controlplane.collect.manager import ScrapeManager
 from controlplane.config import Config, load_config
+from controlplane.errors import ConfigError
 from controlplane.promql.catalog import Catalog, StoreCatalog
 from controlplane.promql.engine import Engine
 from controlplane.promql.results import Querier, QueryResult
@@ -55,6 +57,10 @@ EXTENSION = "controlplane"
 
 def _nothing() -> None:
     return None
+
+
+def _no_reload() -> None:
+    raise ConfigError("nothing to reload: this control plane runs no rules or runbooks")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +78,7 @@ class Components:
     stop: Callable[[], None] = _nothing
     close: Callable[[], None] = _nothing
     interrupt: Callable[[], None] = _nothing  # quick, from a signal handler: stop acting now
+    reload: Callable[[], None] = _no_reload  # re-read rules, SLOs, runbooks, routing (or raise)
 
 
 class State(StrEnum):
@@ -117,6 +124,10 @@ class ControlPlane:
         """The first moment of a shutdown: stop anything that acts on the world."""
         self.components.interrupt()
 
+    def reload(self) -> None:
+        """SIGHUP and `POST /-/reload`: all the files or nothing (ConfigError says why)."""
+        self.components.reload()
+
     def ready(self) -> tuple[bool, str]:
         return self.state is State.RUNNING, str(self.state)
 
@@ -156,6 +167,7 @@ def create_app(
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    app.register_blueprint(docs.create_blueprint(config.docs_dir))
     _install_metrics(app, registry, components.backend)
     _install_probes(app, plane)
     _install_errors(app)

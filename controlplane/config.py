@@ -111,6 +111,7 @@ class Config:
     rules_dir: Path = Path("rules")
     runbooks_dir: Path = Path("runbooks")
     routing_file: Path = Path("config/routing.yml")
+    docs_dir: Path = Path("docs")  # served at /docs/alerts/: where runbook_url annotations point
     external_url: str = "http://127.0.0.1:8000"
     automation: AutomationConfig = field(default_factory=AutomationConfig)
 
@@ -142,6 +143,7 @@ _KEYS: dict[str, str] = {
     "query.max_samples": "QUERY_MAX_SAMPLES",
     "query.prometheus_url": "PROMETHEUS_URL",
     "routing_file": "ROUTING_FILE",
+    "docs_dir": "DOCS_DIR",
     "external_url": "EXTERNAL_URL",
     "automation.frontdoor_url": "FRONTDOOR_URL",
     "automation.region_urls": "REGION_URLS",
@@ -275,6 +277,7 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         rules_dir=get("rules_dir", values.path, base.rules_dir),
         runbooks_dir=get("runbooks_dir", values.path, base.runbooks_dir),
         routing_file=get("routing_file", values.path, base.routing_file),
+        docs_dir=get("docs_dir", values.path, base.docs_dir),
         external_url=get("external_url", values.text, base.external_url),
         automation=AutomationConfig(
             frontdoor_url=get("automation.frontdoor_url", values.opt_base_url, None),

@@ -1,5 +1,7 @@
 """run the control plane: HTTP API, scraping and the store, until SIGINT or SIGTERM
 
+SIGHUP reloads the rules, SLO specs, runbooks and routing, as `POST /-/reload` does.
+
 Waitress serves from one process with a thread pool, so the pipeline's live state (the store,
 the scrape loops) stays in one place. At shutdown the scrape manager stops and the store
 writes its checkpoint, so a restart loses at most about one scrape interval. Whatever is stuck
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             on_start=plane.start,
             on_signal=plane.interrupt,
             on_stop=plane.stop,
+            on_reload=plane.reload,
         )
     except (ControlPlaneError, OSError) as exc:
         # the port is taken, the checkpoint cannot be read, ...: say so, no traceback
@@ -85,6 +88,7 @@ def serve(
     on_start: Callable[[], None] | None = None,
     on_signal: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> None:
     """Bind, run `on_start`, serve until SIGINT or SIGTERM; then stop accepting, give open
     connections `grace_s` to finish, close them, run `on_stop` and return. `on_signal` runs in
@@ -124,6 +128,8 @@ def serve(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if on_reload is not None:
+        signal.signal(signal.SIGHUP, lambda _s, _f: _in_background(on_reload, "reload"))
     try:
         if on_start is not None:
             on_start()
@@ -137,6 +143,20 @@ def serve(
                 on_stop()
         finally:
             faulthandler.cancel_dump_traceback_later()  # stopped in time: serve() may be a test's
+
+
+def _in_background(work: Callable[[], None], name: str) -> None:
+    """Off the signal handler, which must return at once; a failure is logged where it is."""
+
+    def run() -> None:
+        try:
+            work()
+        except ControlPlaneError:
+            pass  # the reloader logged which file and field
+        except Exception:  # a bug in one reload must not take the server down
+            log.exception("%s failed", name)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
 
 
 def _loop(

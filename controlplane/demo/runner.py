@@ -1,6 +1,7 @@
 """The control plane's part of `controlplane demo`: its environment (it scrapes every role of
-the bundle each second and acts on them with the shipped runbooks) and `--scenario NAME`,
-which injects a named incident after a warm-up and prints the timeline as it happens."""
+the bundle, and itself, each second and acts on them with the shipped runbooks) and
+`--scenario NAME`, which injects a named incident after a warm-up and prints the timeline as it
+happens."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def controlplane_env(
             ("region", "eu"),
             ("region", "latam"),
             ("frontdoor", "frontdoor"),
+            # itself: the rules of rules/controlplane.yml read its own metrics
+            ("controlplane", "controlplane"),
         )
     )
     return {

@@ -23,6 +23,9 @@ from controlplane.slo.spec import SLI, SLO, WINDOW_PLACEHOLDER, SLOSpec, load_sp
 
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 GUARD_WINDOW = "1h"
+# One page for every burn-rate alert (they differ only by SLO); a spec's
+# `alerting.annotations.runbook_url` points its alerts at a page of its own instead.
+SLO_RUNBOOK_URL = "{{ $externalURL }}/docs/alerts/SLOBudgetBurn.md"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,6 +221,7 @@ def _default_annotations(slo: SLO, severity: str) -> dict[str, str]:
             f"against an objective of {slo.objective:g}% over "
             f"{promql_parser.display_duration(slo.window)} ({severity})."
         ),
+        "runbook_url": SLO_RUNBOOK_URL,
     }
 
 

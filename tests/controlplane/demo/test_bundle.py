@@ -44,8 +44,10 @@ def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
         ["frontdoor"],
         ["controlplane", "loadgen"],
     ]
-    # the control plane scrapes every role and may act on the regions and the front door
-    assert plan.env["CONTROLPLANE_SCRAPE_TARGETS"].count("/metrics") == 4
+    # the control plane scrapes every role and itself, and may act on the regions and the front door
+    targets = plan.env["CONTROLPLANE_SCRAPE_TARGETS"].split(",")
+    assert len(targets) == 5 and all(t.endswith("/metrics") for t in targets)
+    assert "controlplane=http://127.0.0.1:9000/metrics" in targets
     assert plan.env["CONTROLPLANE_AGGREGATOR_TOKEN"] == "given"
     loadgen = next(r for r in plan.roles if r.name == "loadgen")
     assert "--report-port" in loadgen.args and "9300" in loadgen.args
@@ -66,6 +68,16 @@ def test_data_dir_is_fresh_but_foreign_dirs_are_left_alone(tmp_path: Path) -> No
     with pytest.raises(SystemExit):
         demo.fresh_data_dir(foreign)
     assert (foreign / "thesis.tex").exists()
+
+
+def _wait_for_text(path: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    tail = path.read_text(errors="replace")[-2000:] if path.exists() else "(no file)"
+    raise AssertionError(f"{text!r} not in {path} after {timeout:g}s:\n{tail}")
 
 
 def _lines(stream: object, sink: queue.Queue[str]) -> None:
@@ -163,12 +175,14 @@ def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
                 break
             time.sleep(0.3)
         assert report["rounds"]["settled"] >= 5
-        # the control plane scrapes the bundle and serves its rules
+        # the control plane scrapes the bundle and itself, and serves its rules
         cp = f"http://127.0.0.1:{ports['controlplane']}"
         up = requests.get(f"{cp}/api/v1/query", params={"query": "sum(up)"}, timeout=5).json()
-        assert up["data"]["result"] and float(up["data"]["result"][0]["value"][1]) == 4
+        assert up["data"]["result"] and float(up["data"]["result"][0]["value"][1]) == 5
         rules = requests.get(f"{cp}/api/v1/rules", timeout=5).json()["data"]["groups"]
-        assert any(g["name"] == "casino-providers-alerts" for g in rules)
+        assert {"casino-providers-alerts", "controlplane-alerts"} <= {g["name"] for g in rules}
+        # the Watchdog fires and reaches the dead man's switch (a log line until one is set)
+        _wait_for_text(tmp_path / "demo" / "controlplane.log", "receiver=deadmansswitch", 30)
         proc.send_signal(signal.SIGINT)
         _read_until(sink, "all stopped", 120, seen)
         assert proc.wait(timeout=30) == 0

@@ -27,9 +27,11 @@ from controlplane.api.notify import create_blueprint
 from controlplane.model.series import labels_from
 from controlplane.notify.alerts import GroupKey, fingerprint
 from controlplane.notify.dispatch import Dispatcher
-from controlplane.notify.routing import parse_routing
+from controlplane.notify.routing import load_routing, parse_routing
 from controlplane.notify.silences import SilenceStore
-from tests.conftest import ServedApp, free_port, require_binary, stop_process
+from controlplane.pipeline import rule_groups
+from controlplane.rules.model import AlertingRule
+from tests.conftest import ROOT, ServedApp, free_port, require_binary, stop_process
 
 TOKEN = "interop-token"
 ALERT_LABELS = {"alertname": "InteropProviderDown", "region": "eu", "severity": "page"}
@@ -181,3 +183,34 @@ def test_alertmanager_webhook_reaches_our_dispatcher(
     (resolved,) = dispatcher.alerts()
     assert resolved.status_at(datetime.now(UTC)).value == "resolved"
     assert resolved.starts_at == got.starts_at
+
+
+def test_the_shipped_routing_sends_every_shipped_alert_where_amtool_does(tmp_path: Path) -> None:
+    """`amtool config routes test` on config/routing.yml (less our log_configs) names the same
+    receivers as our router, for the static labels of every shipped alert."""
+    amtool = require_binary("amtool")
+    shipped = ROOT / "config" / "routing.yml"
+    doc = yaml.safe_load(shipped.read_text())
+    for receiver in doc["receivers"]:
+        receiver.pop("log_configs", None)
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(doc))
+    ours = load_routing(shipped)
+    alerts = [
+        {"alertname": rule.name, **dict(rule.labels)}
+        for group in rule_groups(ROOT / "rules")
+        for rule in group.rules
+        if isinstance(rule, AlertingRule)
+    ]
+    assert {"Watchdog", "ProviderFailing"} <= {a["alertname"] for a in alerts}
+    config = f"--config.file={tmp_path / 'alertmanager.yml'}"
+    for labels in [*alerts, {"alertname": "Unrouted"}]:
+        args = [f"{k}={v}" for k, v in sorted(labels.items())]
+        theirs = subprocess.run(
+            [amtool, "config", "routes", "test", config, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        mine = [r.options.receiver for r in ours.route.match(labels_from(labels))]
+        assert theirs.stdout.strip().split(",") == mine, labels

@@ -101,7 +101,7 @@ def test_rules_check_agrees_with_promtool_on_shipped_and_broken_rules(
     assert "SUCCESS" in capsys.readouterr().out
 
     broken = tmp_path / "broken.yml"
-    shutil.copy(files[0], broken)
+    shutil.copy(SHIPPED_RULES / "providers.yml", broken)
     broken.write_text(broken.read_text().replace("  for: 2s", "  for: 2 seconds", 1))
     assert promtool("check", "rules", str(broken)).returncode == 1
     assert rulescli.run(parser.parse_args(["check", str(broken)])) == 1

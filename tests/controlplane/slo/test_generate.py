@@ -51,9 +51,11 @@ tests:
         alertname: LaunchBudgetBurn
         exp_alerts:
           - exp_labels: {%(alert)s, region: eu, severity: page, slo_severity: page}
-            exp_annotations: {summary: burn in eu, description: x}
+            exp_annotations:
+              {summary: burn in eu, description: x, runbook_url: /docs/alerts/SLOBudgetBurn.md}
           - exp_labels: {%(alert)s, region: eu, severity: ticket, slo_severity: ticket}
-            exp_annotations: {summary: burn in eu, description: x}
+            exp_annotations:
+              {summary: burn in eu, description: x, runbook_url: /docs/alerts/SLOBudgetBurn.md}
 """
 
 
