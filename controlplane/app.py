@@ -46,6 +46,7 @@ from controlplane.config import Config, load_config
 from controlplane.errors import ConfigError
 from controlplane.promql.catalog import Catalog, StoreCatalog
 from controlplane.promql.engine import Engine
+from controlplane.promql.limits import ParseLimits
 from controlplane.promql.results import Querier, QueryResult
 from controlplane.remote.prometheus import RemotePrometheus
 from controlplane.tsdb.checkpoint import Checkpointer
@@ -163,6 +164,8 @@ def create_app(
             catalog=components.catalog,
             targets=components.targets,
             clock=clock,
+            max_concurrency=config.query.max_concurrency,
+            parse_limits=parse_limits(config),
         )
     )
     for blueprint in blueprints:
@@ -247,6 +250,7 @@ def _embedded(
         lookback_ms=round(config.query.lookback_s * 1000),
         max_samples=config.query.max_samples,
         timeout_s=config.query.timeout_s,
+        parse_limits=parse_limits(config),
     )
     scraper = ScrapeManager(store, config.scrape.targets, clock=clock, checkpointer=checkpointer)
     registry.register(StoreCollector(store))
@@ -259,6 +263,10 @@ def _embedded(
         start=functools.partial(_start_embedded, checkpointer, scraper),
         stop=functools.partial(_stop_embedded, checkpointer, scraper),
     )
+
+
+def parse_limits(config: Config) -> ParseLimits:
+    return ParseLimits(max_length=config.query.max_length, max_depth=config.query.max_depth)
 
 
 def _start_embedded(checkpointer: Checkpointer | None, scraper: ScrapeManager) -> None:

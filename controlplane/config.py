@@ -15,9 +15,13 @@ scrape:
   targets:
     - {job: aggregator, url: "http://127.0.0.1:8101/metrics", interval: 5s, labels: {region: eu}}
 store: {retention: 24h, checkpoint_path: var/controlplane-store, checkpoint_interval: 10m}
-query: {lookback: 5m, timeout: 2m, max_samples: 50000000, prometheus_url: null}
+query: {lookback: 5m, timeout: 2m, max_samples: 50000000, prometheus_url: null,
+        max_length: 65536, max_depth: 64, max_concurrency: 4}
 rules_dir: rules
 runbooks_dir: runbooks
+silence_max_duration: 30d        # longer silences are refused (400)
+automation: {maintenance_max_duration: 24h}
+audit: {anchor_path: null, anchor_interval: 10s}  # null: beside the SQLite file, else var/
 ```
 """
 
@@ -39,6 +43,7 @@ from controlplane.model.times import format_duration, parse_duration
 # parse_duration, format_duration and LABEL_NAME have long been imported from here
 __all__ = [
     "LABEL_NAME",
+    "AuditConfig",
     "AutomationConfig",
     "Config",
     "QueryConfig",
@@ -77,6 +82,13 @@ class QueryConfig:
     timeout_s: float = 120.0
     max_samples: int = 50_000_000
     prometheus_url: str | None = None
+    # bytes and nesting levels of a PromQL text, checked before the parser sees it (a few
+    # thousand levels crash it); rule files and real dashboards stay under 10 levels
+    max_length: int = 65_536
+    max_depth: int = 64
+    # API queries running at once; one more is answered 503 at once, so queries cannot take
+    # every server thread nor starve rule evaluation and scraping (which are never limited)
+    max_concurrency: int = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +110,17 @@ class AutomationConfig:
     aggregator_token: str | None = None
     budget_max_actions: int = 20
     budget_window_s: float = 600.0
+    # a longer maintenance window is refused: an endless one would block automation for ever
+    maintenance_max_duration_s: float = 24 * 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditConfig:
+    """Where the audit log's head is anchored outside the database (None: beside the SQLite
+    database file, `var/` for other databases; see controlplane/audit/anchor.py), how often."""
+
+    anchor_path: Path | None = None
+    anchor_interval_s: float = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +137,9 @@ class Config:
     docs_dir: Path = Path("docs")  # served at /docs/alerts/: where runbook_url annotations point
     external_url: str = "http://127.0.0.1:8000"
     automation: AutomationConfig = field(default_factory=AutomationConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    # a longer silence is refused: a forgotten one would mute its alerts for ever
+    silence_max_duration_s: float = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +168,9 @@ _KEYS: dict[str, str] = {
     "query.timeout": "QUERY_TIMEOUT",
     "query.max_samples": "QUERY_MAX_SAMPLES",
     "query.prometheus_url": "PROMETHEUS_URL",
+    "query.max_length": "QUERY_MAX_LENGTH",
+    "query.max_depth": "QUERY_MAX_DEPTH",
+    "query.max_concurrency": "QUERY_MAX_CONCURRENCY",
     "routing_file": "ROUTING_FILE",
     "docs_dir": "DOCS_DIR",
     "external_url": "EXTERNAL_URL",
@@ -150,6 +179,10 @@ _KEYS: dict[str, str] = {
     "automation.aggregator_token": "AGGREGATOR_TOKEN",
     "automation.budget_max_actions": "AUTOMATION_BUDGET",
     "automation.budget_window": "AUTOMATION_BUDGET_WINDOW",
+    "automation.maintenance_max_duration": "MAINTENANCE_MAX_DURATION",
+    "silence_max_duration": "SILENCE_MAX_DURATION",
+    "audit.anchor_path": "AUDIT_ANCHOR_PATH",
+    "audit.anchor_interval": "AUDIT_ANCHOR_INTERVAL",
 }
 _SECTIONS = {key.split(".")[0] for key in _KEYS if "." in key}
 
@@ -271,6 +304,11 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
             timeout_s=get("query.timeout", values.duration, base.query.timeout_s),
             max_samples=get("query.max_samples", values.positive_int, base.query.max_samples),
             prometheus_url=get("query.prometheus_url", values.opt_base_url, None),
+            max_length=get("query.max_length", values.positive_int, base.query.max_length),
+            max_depth=get("query.max_depth", values.query_depth, base.query.max_depth),
+            max_concurrency=get(
+                "query.max_concurrency", values.positive_int, base.query.max_concurrency
+            ),
         ),
         api_token=get("api_token", values.opt_text, None),
         database_url=get("database_url", values.text, base.database_url),
@@ -285,5 +323,19 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
             aggregator_token=get("automation.aggregator_token", values.opt_text, None),
             budget_max_actions=get("automation.budget_max_actions", values.positive_int, 20),
             budget_window_s=get("automation.budget_window", values.duration, 600.0),
+            maintenance_max_duration_s=get(
+                "automation.maintenance_max_duration",
+                values.positive_duration,
+                base.automation.maintenance_max_duration_s,
+            ),
+        ),
+        audit=AuditConfig(
+            anchor_path=get("audit.anchor_path", values.opt_path, None),
+            anchor_interval_s=get(
+                "audit.anchor_interval", values.positive_duration, base.audit.anchor_interval_s
+            ),
+        ),
+        silence_max_duration_s=get(
+            "silence_max_duration", values.positive_duration, base.silence_max_duration_s
         ),
     )

@@ -13,6 +13,7 @@ from controlplane.collect.scrape import ScrapeTarget
 from controlplane.errors import ConfigError
 from controlplane.model import yamltext
 from controlplane.model.times import format_duration, parse_duration
+from controlplane.promql.limits import DEPTH_CEILING
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 TARGET_KEYS = ("job", "url", "interval", "timeout", "labels", "honor_labels")
@@ -105,6 +106,13 @@ def duration(value: Any, where: str) -> float:
     raise ConfigError(f"{where}: {value!r} is not a duration")
 
 
+def positive_duration(value: Any, where: str) -> float:
+    seconds = duration(value, where)
+    if seconds <= 0:
+        raise ConfigError(f"{where}: {value!r} must be more than 0s")
+    return seconds
+
+
 def port(value: Any, where: str) -> int:
     try:
         port = int(str(value), 10)
@@ -122,6 +130,16 @@ def positive_int(value: Any, where: str) -> int:
         number = 0
     if isinstance(value, bool) or number <= 0:
         raise ConfigError(f"{where}: {value!r} is not a positive integer")
+    return number
+
+
+def query_depth(value: Any, where: str) -> int:
+    number = positive_int(value, where)
+    if number > DEPTH_CEILING:
+        raise ConfigError(
+            f"{where}: {value!r} is more than {DEPTH_CEILING}, the deepest nesting the PromQL "
+            "parser and evaluator handle safely"
+        )
     return number
 
 

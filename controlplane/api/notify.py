@@ -9,22 +9,27 @@ DELETE /api/v1/silences/<id>       expire it (ends_at = now)
 GET    /api/v1/notify/groups       the aggregation groups and their alerts
 
 Writes need `Authorization: Bearer <api token>` (401 JSON otherwise). Every refusal is
-`{"error": "<code>", "message": "...", "field"?: "..."}`.
+`{"error": "<code>", "message": "...", "field"?: "..."}`. A silence may last at most
+`max_silence` (30 days by default) and start no later than that from now. Creating and
+expiring one are audit events (`silence_created`, `silence_expired`), as pausing automation is:
+both stop something from reaching people. The expirer is the `X-User` header, else "api".
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, request
 
 from controlplane.api.auth import bearer_problem
+from controlplane.audit import AuditLog
 from controlplane.model import jsonbody
 from controlplane.model.series import Matcher
-from controlplane.model.times import parse_duration
+from controlplane.model.times import format_duration, parse_duration
 from controlplane.notify.alerts import Alert, format_time, parse_time
 from controlplane.notify.dispatch import Dispatcher, GroupView
 from controlplane.notify.errors import RequestError, SilenceError, SilenceExpired, SilenceNotFound
@@ -34,6 +39,8 @@ from controlplane.notify.notifiers import alert_json
 from controlplane.notify.silences import Silence, SilenceState, SilenceStore, utc_now
 
 _SILENCE_FIELDS = frozenset({"matchers", "startsAt", "endsAt", "duration", "createdBy", "comment"})
+DEFAULT_MAX_SILENCE = timedelta(days=30)
+_ACTOR_MAX = 200  # the audit log's actor column
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -86,6 +93,8 @@ def create_blueprint(
     ingest_needs_token: bool = True,
     name: str = "notify",
     on_ingest: Callable[[Sequence[Alert]], None] | None = None,
+    audit: AuditLog | None = None,
+    max_silence: timedelta = DEFAULT_MAX_SILENCE,
 ) -> Blueprint:
     """`ingest_needs_token=False` opens the webhook endpoint to senders that cannot send a
     bearer token; alerts can trigger remediation, so keep it on where possible. `on_ingest`
@@ -112,12 +121,38 @@ def create_blueprint(
         now = clock()
         return _json({"groups": [_group_view(g, now) for g in dispatcher.groups()]})
 
-    _install_silences(bp, silences, api_token, clock)
+    _install_silences(
+        bp, silences, api_token, clock, _Audited(audit=audit, max_silence=max_silence)
+    )
     return bp
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Audited:
+    """What the silence writes answer to: the audit log (None: not kept) and the longest silence."""
+
+    audit: AuditLog | None
+    max_silence: timedelta
+
+    def record(self, kind: str, silence: Silence, actor: str) -> None:
+        if self.audit is not None:
+            data = {
+                "id": silence.id,
+                "matchers": silence.matcher_strings,
+                "startsAt": format_time(silence.starts_at),
+                "endsAt": format_time(silence.ends_at),
+                "createdBy": silence.created_by,
+                "comment": silence.comment,
+            }
+            self.audit.append(kind, data, actor=actor[:_ACTOR_MAX] or "api")
+
+
 def _install_silences(
-    bp: Blueprint, silences: SilenceStore, api_token: str, clock: Callable[[], datetime]
+    bp: Blueprint,
+    silences: SilenceStore,
+    api_token: str,
+    clock: Callable[[], datetime],
+    audited: _Audited,
 ) -> None:
     @bp.get("/api/v1/silences")
     def list_silences() -> Response:
@@ -130,7 +165,8 @@ def _install_silences(
     def create_silence() -> Response:
         _check_bearer(api_token)
         body = _silence_body(_read_body(64 * 1024))
-        silence = silences.add(**_silence_fields(body, clock()))
+        silence = silences.add(**_silence_fields(body, clock(), audited.max_silence))
+        audited.record("silence_created", silence, actor=silence.created_by)
         return _json({"id": silence.id, "silence": silence_json(silence, clock())}, 201)
 
     @bp.get("/api/v1/silences/<silence_id>")
@@ -140,7 +176,9 @@ def _install_silences(
     @bp.delete("/api/v1/silences/<silence_id>")
     def expire_silence(silence_id: str) -> Response:
         _check_bearer(api_token)
-        return _json(silence_json(silences.expire(silence_id), clock()))
+        silence = silences.expire(silence_id)
+        audited.record("silence_expired", silence, actor=request.headers.get("X-User") or "api")
+        return _json(silence_json(silence, clock()))
 
 
 def _group_view(group: GroupView, now: datetime) -> dict[str, Any]:
@@ -203,15 +241,19 @@ def _silence_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _silence_fields(body: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _silence_fields(body: dict[str, Any], now: datetime, longest: timedelta) -> dict[str, Any]:
     matchers = _matchers(body.get("matchers"))
     starts_at = _opt_time(body, "startsAt") or now
     if ("duration" in body) == ("endsAt" in body):
         raise RequestError(400, "bad_request", "give exactly one of duration and endsAt")
+    if starts_at - now > longest:
+        _too_long("startsAt", body["startsAt"], "from now", longest)
     if "duration" in body:
-        ends_at = starts_at + _duration(body["duration"])
+        ends_at = starts_at + _duration(body["duration"], longest)
     else:
         ends_at = _time_field(body, "endsAt")
+        if ends_at - max(starts_at, now) > longest:
+            _too_long("endsAt", body["endsAt"], "after the start", longest)
     for key in ("createdBy", "comment"):
         if not isinstance(body.get(key), str):
             raise RequestError(
@@ -260,14 +302,27 @@ def _time_field(body: dict[str, Any], key: str) -> datetime:
     raise RequestError(400, "bad_request", f"{key}: {raw!r} is not an RFC 3339 time", field=key)
 
 
-def _duration(raw: Any) -> timedelta:
+def _duration(raw: Any, longest: timedelta) -> timedelta:
     try:
-        if isinstance(raw, str):
-            seconds = parse_duration(raw)
-            if seconds > 0:
-                return timedelta(seconds=seconds)
+        seconds = parse_duration(raw) if isinstance(raw, str) else 0.0
     except ValueError:
-        pass
+        seconds = 0.0
+    if seconds <= 0:
+        raise RequestError(
+            400, "bad_request", f"duration: {raw!r} is not a positive duration", field="duration"
+        )
+    # compared as seconds: 99999999y does not even fit in a timedelta
+    if seconds > longest.total_seconds():
+        _too_long("duration", raw, "", longest)
+    return timedelta(seconds=seconds)
+
+
+def _too_long(field: str, raw: Any, what: str, longest: timedelta) -> NoReturn:
+    limit = format_duration(longest.total_seconds())
     raise RequestError(
-        400, "bad_request", f"duration: {raw!r} is not a positive duration", field="duration"
+        400,
+        "bad_request",
+        f"{field}: {raw!r} is more than the maximum silence of {limit!r}"
+        f"{' ' + what if what else ''} (silence_max_duration)",
+        field=field,
     )

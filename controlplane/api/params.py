@@ -20,9 +20,11 @@ from controlplane.errors import ParseError
 from controlplane.model.series import Matcher
 from controlplane.model.times import parse_duration
 from controlplane.promql.catalog import MAX_TIME_MS, MIN_TIME_MS
+from controlplane.promql.limits import ParseLimits
 from controlplane.promql.parse import parse_query, selector_matchers
 
 MAX_POINTS = 11_000
+DEFAULT_LIMITS = ParseLimits()
 _EMPTY_MATCHERS = "match[] must contain at least one non-empty matcher"
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
@@ -149,12 +151,14 @@ def label_name_param(name: str) -> str:
     return name
 
 
-def parse_selector(text: str, param: str = "match[]") -> list[list[Matcher]]:
+def parse_selector(
+    text: str, param: str = "match[]", limits: ParseLimits = DEFAULT_LIMITS
+) -> list[list[Matcher]]:
     """A series selector (`up{job="a"}`, `{__name__=~"x.*"}`) into matcher sets: one, or
     several for the `{a="1" or b="2"}` form, whose results are united. Regexes are RE2, as
-    in queries (translated by the PromQL parser's rules). `param` names it in errors."""
+    in queries; the text is bounded by `limits` as queries are. `param` names it in errors."""
     try:
-        root = parse_query(text).root
+        root = parse_query(text, limits).root
     except ParseError as exc:
         if "at least one non-empty matcher" in str(exc):
             raise invalid(param, _EMPTY_MATCHERS) from None
@@ -168,5 +172,7 @@ def parse_selector(text: str, param: str = "match[]") -> list[list[Matcher]]:
     return sets
 
 
-def selectors_param(values: Sequence[str]) -> list[list[Matcher]]:
-    return [matchers for text in values for matchers in parse_selector(text)]
+def selectors_param(
+    values: Sequence[str], limits: ParseLimits = DEFAULT_LIMITS
+) -> list[list[Matcher]]:
+    return [matchers for text in values for matchers in parse_selector(text, limits=limits)]

@@ -4,7 +4,9 @@ Prometheus's JSON (the first four GET or POST, form-encoded; the others GET, as 
 In remote mode the last four pass the remote's own answers through (`Upstream`).
 
 Errors are `{"status": "error", "errorType", "error"}` with Prometheus's status codes:
-bad_data 400, execution 422, timeout 503, internal 500.
+bad_data 400, execution 422, timeout 503, internal 500; and unavailable 503 with Retry-After
+when `max_concurrency` queries already run (Prometheus queues them instead: a queue would hold
+server threads, and /healthz, rules and the Slack endpoint need some).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from flask import Blueprint, Response, request
@@ -24,6 +28,7 @@ from controlplane.api.status import BuildInfo, MetadataLister, NoMetadata, Upstr
 from controlplane.api.targets import TargetLister, targets_data
 from controlplane.errors import QueryError, StoreError
 from controlplane.promql.catalog import Catalog
+from controlplane.promql.limits import ParseLimits
 from controlplane.promql.results import Querier
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,37 @@ STATUS = {
 }
 METHODS = ["GET", "POST"]
 _PARSE_ERROR = re.compile(r"^\d+:\d+: parse error")
+# a refused query is cheap to retry: slots free up as fast as queries finish
+RETRY_AFTER_S = 1
+
+
+class TooManyQueries(QueryError):
+    """Every query slot is taken: unavailable, 503 with Retry-After."""
+
+    error_type = "unavailable"
+
+
+class QueryGate:
+    """At most `limit` queries at once (None: no limit); one more is refused at once."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit) if limit else None
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if self._slots is None:
+            yield
+            return
+        if not self._slots.acquire(blocking=False):
+            raise TooManyQueries(
+                f"too many concurrent queries: all {self.limit} slots are taken "
+                "(query.max_concurrency); retry later"
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 @runtime_checkable
@@ -77,9 +113,13 @@ def create_blueprint(
     upstream: Upstream | None = None,
     metadata: MetadataLister | None = None,
     build: BuildInfo | None = None,
+    max_concurrency: int | None = None,
+    parse_limits: ParseLimits | None = None,
 ) -> Blueprint:
     """`querier` answers PromQL (embedded engine or remote); `catalog` the metadata
     endpoints; `targets` the scrape manager's view; `clock` is the default query time.
+    `max_concurrency` bounds the queries (query, query_range) running at once (None: no
+    bound); `parse_limits` bound the match[] selectors as the engine bounds queries.
     `upstream` (default: `catalog` when it is one, i.e. remote mode) answers buildinfo,
     metadata and targets instead; `metadata` (default: `targets` when it is a
     MetadataLister) the metric metadata; `build` (default: the installed package) buildinfo."""
@@ -95,6 +135,8 @@ def create_blueprint(
         upstream=upstream,
         metadata=metadata,
         build=build or status.installed_build_info(),
+        gate=QueryGate(max_concurrency),
+        parse_limits=parse_limits or ParseLimits(),
     )
     bp = Blueprint("prometheus_api", __name__, url_prefix="/api/v1")
     bp.add_url_rule("/query", view_func=api.query, methods=METHODS)
@@ -106,6 +148,7 @@ def create_blueprint(
     bp.add_url_rule("/targets/metadata", view_func=api.target_metadata, methods=["GET"])
     bp.add_url_rule("/metadata", view_func=api.metadata, methods=["GET"])
     bp.add_url_rule("/status/buildinfo", view_func=api.buildinfo, methods=["GET"])
+    bp.register_error_handler(TooManyQueries, _too_many_queries)
     bp.register_error_handler(QueryError, _query_error)
     bp.register_error_handler(StoreError, _store_error)
     bp.register_error_handler(HTTPException, _http_error)
@@ -126,6 +169,8 @@ class PrometheusAPI:
         upstream: Upstream | None,
         metadata: MetadataLister,
         build: BuildInfo,
+        gate: QueryGate,
+        parse_limits: ParseLimits,
     ) -> None:
         self._querier = querier
         self._catalog = catalog
@@ -134,6 +179,8 @@ class PrometheusAPI:
         self._upstream = upstream
         self._metadata = metadata
         self._build = build
+        self._gate = gate
+        self._limits = parse_limits
 
     def _bounded(self, form: dict[str, str]) -> Querier:
         timeout_ms = params.duration_param(form, "timeout")
@@ -145,23 +192,25 @@ class PrometheusAPI:
         form = _form()
         expr = params.query_param(form)
         at = params.time_param(form, "time", round(self._clock() * 1000))
-        result = _as_bad_data(lambda: self._bounded(form).instant(expr, at))
-        return json_response(encode.success(encode.result_data(result), result.warnings))
+        with self._gate.slot():  # encoding a large result is part of the work
+            result = _as_bad_data(lambda: self._bounded(form).instant(expr, at))
+            return json_response(encode.success(encode.result_data(result), result.warnings))
 
     def query_range(self) -> Response:
         form = _form()
         expr = params.query_param(form)
         span = params.range_params(form)
-        result = _as_bad_data(
-            lambda: self._bounded(form).range(expr, span.start_ms, span.end_ms, span.step_ms)
-        )
-        return json_response(encode.success(encode.result_data(result), result.warnings))
+        with self._gate.slot():
+            result = _as_bad_data(
+                lambda: self._bounded(form).range(expr, span.start_ms, span.end_ms, span.step_ms)
+            )
+            return json_response(encode.success(encode.result_data(result), result.warnings))
 
     def series(self) -> Response:
         form, matches = _form(), _matches()
         if not matches:
             raise params.BadData("no match[] parameter provided")
-        selectors = params.selectors_param(matches)
+        selectors = params.selectors_param(matches, self._limits)
         start, end = _span(form)
         limit = params.limit_param(form)
         found = self._catalog.series(selectors, start, end, limit + 1 if limit else 0)
@@ -169,7 +218,7 @@ class PrometheusAPI:
 
     def labels(self) -> Response:
         form = _form()
-        selectors = params.selectors_param(_matches())
+        selectors = params.selectors_param(_matches(), self._limits)
         start, end = _span(form)
         found = self._catalog.label_names(selectors, start, end)
         return _limited(found, params.limit_param(form))
@@ -177,7 +226,7 @@ class PrometheusAPI:
     def label_values(self, name: str) -> Response:
         form = _form()
         params.label_name_param(name)
-        selectors = params.selectors_param(_matches())
+        selectors = params.selectors_param(_matches(), self._limits)
         start, end = _span(form)
         found = self._catalog.label_values(name, selectors, start, end)
         return _limited(found, params.limit_param(form))
@@ -206,7 +255,7 @@ class PrometheusAPI:
             return passed
         limit = status.int_param(request.args, "limit")
         text = request.args.get("match_target", "")
-        selectors = params.parse_selector(text, "match_target") if text else []
+        selectors = params.parse_selector(text, "match_target", self._limits) if text else []
         data = status.target_metadata_data(
             self._metadata.metadata(),
             selectors=selectors,
@@ -236,6 +285,12 @@ class PrometheusAPI:
 
 def _query_error(exc: QueryError) -> Response:
     return error_response(exc.error_type, str(exc))
+
+
+def _too_many_queries(exc: TooManyQueries) -> Response:
+    response = error_response(exc.error_type, str(exc))
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def _store_error(exc: StoreError) -> Response:

@@ -17,7 +17,7 @@ from controlplane.api.auth import bearer_problem
 from controlplane.audit import AuditLog
 from controlplane.errors import ConfigError
 from controlplane.model import jsonbody
-from controlplane.model.times import parse_duration
+from controlplane.model.times import format_duration, parse_duration
 from controlplane.runbooks.engine import RemediationError, Remediator
 from controlplane.runbooks.model import Runbook
 from controlplane.runbooks.store import ExecutionStore, State
@@ -42,7 +42,9 @@ def create_blueprint(
     *,
     token: str,
     clock: Callable[[], float] = time.time,
+    max_maintenance_s: float = 24 * 3600.0,
 ) -> Blueprint:
+    """`max_maintenance_s` bounds maintenance windows: they block automation while open."""
     bp = Blueprint("runbooks", __name__)
 
     def writer() -> str:
@@ -71,7 +73,7 @@ def create_blueprint(
 
     _install_runs(bp, writer, remediator, store, audit)
     _install_automation(bp, writer, remediator, switches, audit)
-    _install_maintenance(bp, writer, switches, audit, clock)
+    _install_maintenance(bp, writer, switches, audit, clock, max_maintenance_s)
     _install_audit(bp, audit)
     return bp
 
@@ -195,6 +197,7 @@ def _install_maintenance(
     switches: Switches,
     audit: AuditLog,
     clock: Callable[[], float],
+    max_s: float,
 ) -> None:
     @bp.get("/api/v1/maintenance")
     def maintenance() -> Response:
@@ -211,12 +214,7 @@ def _install_maintenance(
             raise ApiError(
                 400, "bad_request", f"matchers take region/provider strings, got {matchers!r}"
             )
-        try:
-            seconds = parse_duration(str(body.get("duration", "")))
-        except ValueError:
-            raise ApiError(
-                400, "bad_request", f"duration {body.get('duration')!r} is not a duration"
-            ) from None
+        seconds = _window_seconds(body.get("duration", ""), max_s)
         now = clock()
         reason = str(body.get("reason", ""))
         window_id = switches.add_maintenance(
@@ -254,6 +252,21 @@ def _install_audit(bp: Blueprint, audit: AuditLog) -> None:
             {"ok": result.ok, "checked": result.checked, "problems": list(result.problems)},
             200 if result.ok else 409,
         )
+
+
+def _window_seconds(raw: object, max_s: float) -> float:
+    try:
+        seconds = parse_duration(str(raw))
+    except ValueError:
+        raise ApiError(400, "bad_request", f"duration {raw!r} is not a duration") from None
+    if not 0 < seconds <= max_s:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"duration {raw!r} must be more than 0s and at most the maximum maintenance window"
+            f" of {format_duration(max_s)!r} (automation.maintenance_max_duration)",
+        )
+    return seconds
 
 
 def _body() -> dict[str, Any]:

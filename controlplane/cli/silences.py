@@ -123,7 +123,9 @@ def _list(args: argparse.Namespace, session: requests.Session) -> int:
 
 def _expire(args: argparse.Namespace, session: requests.Session) -> int:
     url = f"{args.url.rstrip('/')}/api/v1/silences/{args.id}"
-    answer = _call(session, "DELETE", url, headers=_headers())
+    # who expired it goes into the audit log
+    headers = {**_headers(), "X-User": getpass.getuser()}
+    answer = _call(session, "DELETE", url, headers=headers)
     print(f"{answer['id']} {answer['state']}")
     return 0
 

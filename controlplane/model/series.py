@@ -7,8 +7,6 @@ A staleness marker is Prometheus's special NaN (bit pattern 0x7ff0000000000002):
 
 from __future__ import annotations
 
-import functools
-import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from controlplane.model import re2
+from controlplane.model.regex import Regex, anchored
 
 STALE_NAN_BITS = 0x7FF0000000000002
 STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
@@ -48,22 +46,16 @@ class MatchOp(StrEnum):
     NRE = "!~"
 
 
-@functools.lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(f"^(?:{re2.translate(pattern)})$", re.DOTALL)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Matcher:
     name: str
     op: MatchOp
     value: str
 
-    def compiled(self) -> re.Pattern[str] | None:
-        # Prometheus regexes are RE2 and fully anchored; translate() makes RE2-only syntax
-        # such as a leading (?i) valid inside the anchoring group
+    def compiled(self) -> Regex | None:
+        """The regex of =~ and !~ (RE2, fully anchored); RegexError if it is not one."""
         if self.op in (MatchOp.RE, MatchOp.NRE):
-            return _compile(self.value)
+            return anchored(self.value)
         return None
 
     def matches(self, value: str) -> bool:
@@ -73,7 +65,7 @@ class Matcher:
             return value != self.value
         pattern = self.compiled()
         assert pattern is not None
-        hit = pattern.match(value) is not None
+        hit = pattern.matches(value)
         return hit if self.op is MatchOp.RE else not hit
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from controlplane.model.regex import RegexError
 from controlplane.model.series import Labels, Matcher, MatchOp
 from controlplane.notify.alerts import go_quote
 
@@ -25,8 +26,8 @@ def new_matcher(name: str, op: MatchOp, value: str) -> Matcher:
     matcher = Matcher(name=name, op=op, value=value)
     try:
         matcher.compiled()
-    except re.error as exc:
-        raise ValueError(f"{value!r} is not a valid regex: {exc}") from None
+    except RegexError as exc:
+        raise ValueError(f"{value!r} is not a valid regex: {exc.reason}") from None
     return matcher
 
 

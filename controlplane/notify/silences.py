@@ -20,9 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from controlplane.model.regex import RegexError
 from controlplane.model.series import Labels, Matcher, MatchOp
 from controlplane.notify.errors import SilenceError, SilenceExpired, SilenceNotFound
-from controlplane.notify.matchers import matcher_string, matches, matches_empty, new_matcher
+from controlplane.notify.matchers import matcher_string, matches, matches_empty
 
 metadata = sa.MetaData()
 
@@ -69,7 +70,12 @@ class Silence:
         return SilenceState.ACTIVE if now < self.ends_at else SilenceState.EXPIRED
 
     def mutes(self, labels: Labels) -> bool:
-        return matches(self.matchers, labels)
+        try:
+            return matches(self.matchers, labels)
+        except RegexError:
+            # stored before matching moved to RE2, which refuses it: it mutes nothing, and
+            # can still be listed and expired
+            return False
 
     @property
     def matcher_strings(self) -> list[str]:
@@ -98,7 +104,10 @@ def _to_row(silence: Silence) -> dict[str, Any]:
 def _from_row(row: Any) -> Silence:
     return Silence(
         id=row.id,
-        matchers=tuple(new_matcher(m["name"], MatchOp(m["op"]), m["value"]) for m in row.matchers),
+        # checked when added; not again here, so that every stored silence stays readable
+        matchers=tuple(
+            Matcher(name=m["name"], op=MatchOp(m["op"]), value=m["value"]) for m in row.matchers
+        ),
         starts_at=_utc(row.starts_at),
         ends_at=_utc(row.ends_at),
         updated_at=_utc(row.updated_at),

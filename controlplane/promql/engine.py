@@ -1,4 +1,10 @@
-"""`Engine`: the embedded PromQL querier (`promql.results.Querier`) over a SeriesSource."""
+"""`Engine`: the embedded PromQL querier (`promql.results.Querier`) over a SeriesSource.
+
+Its limits: `parse_limits` (length and depth of the text, checked before parsing),
+`max_samples` (samples held at once, intermediate results included), `timeout_s` (checked at
+every node and inside long loops), and MAX_POINTS steps per series for range queries and
+subqueries alike.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from controlplane.errors import ParseError
+from controlplane.errors import EvalError, ParseError
+from controlplane.model import deadline
 from controlplane.model.series import Series, SeriesSource
-from controlplane.promql.evaluate import Evaluator
+from controlplane.promql.evaluate import MAX_POINTS, Evaluator
 from controlplane.promql.labelcache import LabelCache
+from controlplane.promql.limits import ParseLimits
 from controlplane.promql.parse import Query, parse_query
 from controlplane.promql.results import InstantSample, QueryResult, ResultType
 from controlplane.promql.values import RangeVector, Scalar, Steps, String, Value, Vector, finish
 from controlplane.promql.windows import Windows
 
-MAX_POINTS = 11_000
+__all__ = ["MAX_POINTS", "Engine"]
 
 
 class Engine:
@@ -29,8 +37,10 @@ class Engine:
         max_samples: int = 50_000_000,
         timeout_s: float = 120.0,
         subquery_step_ms: int = 60_000,
+        parse_limits: ParseLimits | None = None,
     ) -> None:
         self.source = source
+        self.parse_limits = parse_limits or ParseLimits()
         self.lookback_ms = lookback_ms
         self.clock = clock
         self.max_samples = max_samples
@@ -39,7 +49,7 @@ class Engine:
         self._labels = LabelCache()
 
     def instant(self, expr: str, time_ms: int) -> QueryResult:
-        query = parse_query(expr)
+        query = parse_query(expr, self.parse_limits)
         steps = Steps.grid(time_ms, time_ms, 0)
         value, warnings = self._evaluate(query, steps)
         if isinstance(value, Vector):
@@ -73,7 +83,7 @@ class Engine:
                 "exceeded maximum resolution of 11,000 points per timeseries. "
                 "Try decreasing the query resolution (?step=XX)"
             )
-        query = parse_query(expr)
+        query = parse_query(expr, self.parse_limits)
         steps = Steps.grid(start_ms, end_ms, step_ms)
         value, warnings = self._evaluate(query, steps)
         if isinstance(value, Scalar):
@@ -102,6 +112,7 @@ class Engine:
         return QueryResult(type=ResultType.MATRIX, matrix=matrix, warnings=warnings)
 
     def _evaluate(self, query: Query, steps: Steps) -> tuple[Value, tuple[str, ...]]:
+        limit = deadline.Deadline(at=self.clock() + self.timeout_s, clock=self.clock)
         evaluator = Evaluator(
             source=self.source,
             query=query,
@@ -111,11 +122,15 @@ class Engine:
             max_samples=self.max_samples,
             clock=self.clock,
             labels=self._labels,
-            deadline=self.clock() + self.timeout_s,
+            deadline=limit.at,
         )
         # NaN and Inf are ordinary PromQL values: numpy must not warn about them.
-        with np.errstate(all="ignore"):
-            value = evaluator.eval(query.root, steps)
+        try:
+            with np.errstate(all="ignore"), deadline.bounded(limit):
+                value = evaluator.eval(query.root, steps)
+        except RecursionError:
+            # parse limits keep queries well inside the stack; this is the last line
+            raise EvalError(f"query too deeply nested to evaluate: {query.text[:200]!r}") from None
         return value, tuple(evaluator.warnings)
 
 

@@ -1,4 +1,11 @@
-"""The evaluator: walks the AST and computes every node for all steps at once."""
+"""The evaluator: walks the AST and computes every node for all steps at once.
+
+Limits, as Prometheus's engine has them: the samples held at once (loaded ones and every
+intermediate result, each (series, step) cell of a dense vector counting as one, since that is
+what memory holds) stay under `max_samples`; a subquery's range holds at most MAX_POINTS steps,
+as a range query does; the deadline is checked at every node (and, through
+`controlplane.model.deadline`, inside the loops that can run long).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,9 @@ from typing import Any
 import numpy as np
 import promql_parser as pp
 
-from controlplane.errors import EvalError, QueryTimeout
+from controlplane.errors import EvalError, ParseError, QueryTimeout
+from controlplane.model.deadline import TIMED_OUT
+from controlplane.model.regex import RegexError
 from controlplane.model.series import Labels, Matcher, SeriesBatch, SeriesSource
 from controlplane.promql.aggregations import aggregate
 from controlplane.promql.binops import binary
@@ -19,6 +28,7 @@ from controlplane.promql.selectors import clip_times, drop_stale, pick_latest
 from controlplane.promql.values import RangeVector, Scalar, Steps, String, Value, Vector
 
 TOO_MANY_SAMPLES = "query processing would load too many samples into memory in query execution"
+MAX_POINTS = 11_000
 
 
 class Evaluator:
@@ -50,6 +60,7 @@ class Evaluator:
         self.labels = labels
         self.deadline = deadline
         self.samples = 0
+        self._last: Value | None = None
         self.warnings: list[str] = []
         self._handlers: dict[type, Callable[[Any, Steps], Value]] = {
             pp.ParenExpr: lambda node, steps: self.eval(node.expr, steps),
@@ -66,11 +77,24 @@ class Evaluator:
 
     def eval(self, node: Any, steps: Steps) -> Value:
         if self.clock() > self.deadline:
-            raise QueryTimeout("query timed out in expression evaluation")
+            raise QueryTimeout(TIMED_OUT)
         handler = self._handlers.get(type(node))
         if handler is None:
             raise EvalError(f"unsupported expression {str(node)!r}")
-        return handler(node, steps)
+        held = self.samples  # what the caller holds already (the operands it evaluated)
+        value = handler(node, steps)
+        size = _size(value)
+        if value is not self._last:  # a pass-through such as (x) holds nothing new
+            self.reserve(size)
+        # the operands this node read are garbage now: only its result stays held
+        self.samples = held + size
+        self._last = value
+        return value
+
+    def reserve(self, samples: int) -> None:
+        """EvalError unless `samples` more fit beside those held (checked before allocating)."""
+        if self.samples + samples > self.max_samples:
+            raise EvalError(TOO_MANY_SAMPLES)
 
     def vector(self, node: Any, steps: Steps) -> Vector:
         value = self.eval(node, steps)
@@ -105,13 +129,15 @@ class Evaluator:
                 for i, lb in enumerate(part.labels):
                     found.setdefault(lb, part.series(i))
             batch = SeriesBatch.from_series([found[lb] for lb in sorted(found)])
+        self.reserve(len(batch.timestamps))
         self.samples += len(batch.timestamps)
-        if self.samples > self.max_samples:
-            raise EvalError(TOO_MANY_SAMPLES)
         return batch
 
     def _select(self, matchers: list[Matcher], start_ms: int, end_ms: int) -> SeriesBatch:
-        return self.source.select_batch(matchers, start_ms, end_ms)
+        try:
+            return self.source.select_batch(matchers, start_ms, end_ms)
+        except RegexError as exc:  # parse_query refuses them first; this is the backstop
+            raise ParseError(f"1:1: parse error: {exc}") from None
 
     def _times(self, node: Any, steps: Steps) -> np.ndarray:
         """Per step, the time a selector or subquery looks at (@ and offset applied)."""
@@ -122,6 +148,7 @@ class Evaluator:
     def _vector_selector(self, node: Any, steps: Steps) -> Vector:
         refs = self._times(node, steps)
         batch = self.fetch(node, int(refs.min()) - self.lookback_ms + 1, int(refs.max()))
+        self.reserve(len(batch) * len(steps))  # few samples can fill many steps
         values, present, ts = pick_latest(batch, refs, self.lookback_ms)
         return Vector(
             labels=batch.labels,
@@ -136,6 +163,7 @@ class Evaluator:
         range_ms = duration_ms(node.range)
         ends = self._times(selector, steps)
         batch = drop_stale(self.fetch(selector, int(ends.min()) - range_ms + 1, int(ends.max())))
+        self.reserve(len(batch) * len(steps))  # what the function over it will produce
         sizes = np.diff(batch.offsets)
         if (sizes == 0).any():
             keep = np.flatnonzero(sizes > 0)
@@ -161,8 +189,16 @@ class Evaluator:
             inner = Vector.empty(0)
             times = np.empty(0, dtype=np.int64)
         else:
+            # as a range query's steps: the points each window of the subquery holds
+            if range_ms // step_ms > MAX_POINTS:
+                raise EvalError(
+                    f"subquery {str(node)!r} exceeded maximum resolution of 11,000 points per "
+                    f"timeseries ({range_ms // step_ms:,} in its range). Try a larger step"
+                )
+            self.reserve((last - first) // step_ms + 1)  # the inner grid, before it exists
             inner_steps = Steps.grid(first, last, step_ms)
             inner = self.vector(node.expr, inner_steps)
+            self.reserve(len(inner) * len(steps))  # what the function over it will produce
             times = inner_steps.times
         counts = inner.present.sum(axis=1)
         offsets = np.zeros(len(inner) + 1, dtype=np.int64)
@@ -190,3 +226,14 @@ class Evaluator:
             present=value.present,
             drop_name=np.ones(len(value), dtype=bool),
         )
+
+
+def _size(value: Value) -> int:
+    """Samples a value holds: every cell of a dense vector, every sample of a range vector."""
+    if isinstance(value, Vector):
+        return int(value.values.size)
+    if isinstance(value, Scalar):
+        return len(value.values)
+    if isinstance(value, RangeVector):
+        return len(value.timestamps)
+    return 0

@@ -11,7 +11,7 @@ import numpy as np
 import promql_parser as pp
 
 from controlplane.errors import EvalError
-from controlplane.model import re2
+from controlplane.model.regex import RegexError, Submatch, anchored_with_groups
 from controlplane.model.series import METRIC_NAME, Labels, MatchOp
 from controlplane.promql.context import Evaluator
 from controlplane.promql.parse import go_quote, selector_matchers
@@ -52,14 +52,14 @@ def _relabel(ev: Evaluator, vec: Vector, new_labels: list[Labels], names_set: li
 def _label_replace(ev: Evaluator, args: Args, steps: Steps) -> Value:
     dst, repl, src, regex = (string_arg(ev, a) for a in args[1:5])
     try:
-        pattern = re.compile(f"^(?s:{re2.translate(regex)})$")
-    except re.error:
+        pattern = anchored_with_groups(regex)
+    except RegexError:
         raise EvalError(f"invalid regular expression in label_replace(): {regex}") from None
     check_label_name(ev, dst, "invalid destination label name in label_replace(): ")
     vec = ev.vector(args[0], steps)
     labels, touched = [], []
     for lb in vec.labels:
-        match = pattern.match(dict(lb).get(src, ""))
+        match = pattern.submatch(dict(lb).get(src, ""))
         if match is None:
             labels.append(lb)
             touched.append(False)
@@ -69,7 +69,7 @@ def _label_replace(ev: Evaluator, args: Args, steps: Steps) -> Value:
     return _relabel(ev, vec, labels, touched)
 
 
-def _expand(template: str, match: re.Match[str]) -> str:
+def _expand(template: str, match: Submatch) -> str:
     """Go's Regexp.Expand: $1, ${1}, $name, ${name}, $$; unknown groups expand to ''."""
 
     def group(m: re.Match[str]) -> str:
@@ -78,10 +78,7 @@ def _expand(template: str, match: re.Match[str]) -> str:
         key: str | int = m.group(2) or m.group(3)
         if isinstance(key, str) and key.isdigit():
             key = int(key)
-        try:
-            return match.group(key) or ""
-        except IndexError:
-            return ""
+        return match.group(key)
 
     return _GO_TEMPLATE.sub(group, template)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from controlplane.model.regex import Regex
 from controlplane.model.series import Labels, Matcher, MatchOp, Series, SeriesBatch
 from controlplane.promql.selectors import Segments
 from controlplane.promql.values import I64, Mask
@@ -107,12 +108,13 @@ class MemorySource:
         return out
 
 
-def _test(m: Matcher, pattern: object, value: str) -> bool:
+def _test(m: Matcher, pattern: Regex | None, value: str) -> bool:
     if m.op is MatchOp.EQ:
         return value == m.value
     if m.op is MatchOp.NE:
         return value != m.value
-    hit = pattern.match(value) is not None  # type: ignore[attr-defined]
+    assert pattern is not None
+    hit = pattern.matches(value)
     return hit if m.op is MatchOp.RE else not hit
 
 

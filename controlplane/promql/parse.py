@@ -3,6 +3,10 @@
 The parser reports what is wrong but not where; `parse_query` finds the position itself (the
 first character from which no prefix of the query parses any more) so that a ParseError names
 both, as Prometheus's "1:5: parse error: ..." does.
+
+`parse_query` is the one way in for PromQL text (API queries and match[], rules, backtests):
+the text's length and depth are checked before the binding sees it (limits.py), and the
+regexes of its selectors are compiled with RE2 after, so that one Go would refuse is refused.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ import numpy as np
 import promql_parser as pp
 
 from controlplane.errors import ParseError
-from controlplane.model import re2
+from controlplane.model.regex import RegexError, anchored
 from controlplane.model.series import METRIC_NAME, Labels, Matcher, MatchOp
+from controlplane.promql.limits import ParseLimits, check_text
 
-# Finding the error position re-parses prefixes; beyond this many tries we stop looking.
+# Finding the error position re-parses prefixes; beyond this many tries, or this many
+# characters parsed in all (a long query failing at its end), we stop looking.
 _MAX_POSITION_PROBES = 400
+_MAX_POSITION_CHARS = 1 << 20
+_DEFAULT_LIMITS = ParseLimits()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 # The binding's enums are not hashable, so this is a list of pairs.
@@ -59,25 +67,48 @@ def _try_parse(text: str) -> tuple[Any, str | None]:
 
 def _position(text: str) -> tuple[int, int]:
     index = 0
-    for probes, end in enumerate(range(len(text) - 1, 0, -1)):
-        if probes >= _MAX_POSITION_PROBES:
+    probes = min(_MAX_POSITION_PROBES, _MAX_POSITION_CHARS // max(len(text), 1))
+    for probe, end in enumerate(range(len(text) - 1, 0, -1)):
+        if probe >= probes:
             break
         if text[:end].strip() and _try_parse(text[:end])[1] is None:
             index = end
             break
+    return _where(text, index)
+
+
+def _where(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
     return line, column
 
 
-def parse_query(text: str) -> Query:
+def parse_query(text: str, limits: ParseLimits = _DEFAULT_LIMITS) -> Query:
     if not text.strip():
         raise ParseError("1:1: parse error: no expression found in input")
+    check_text(text, limits)  # before the binding: it crashes on deep nesting
     root, message = _try_parse(text)
     if message is not None:
         line, column = _position(text)
         raise ParseError(f"{line}:{column}: parse error: {message}")
+    _check_regexes(text)
     return Query(text=text, root=root, invalid_strings=_invalid_strings(text))
+
+
+def _check_regexes(text: str) -> None:
+    """The binding checks regexes with Rust's syntax; Go's (RE2's) is what counts. Read off
+    the text, which parsed: walking the binding's tree copies every subtree it visits."""
+    for token in _TOKEN.finditer(text):
+        if token.group("op") is None:
+            continue  # a string or a comment, skipped whole
+        literal = token.group("value")
+        try:
+            anchored(literal[1:-1] if literal[0] == "`" else _decode_go(literal[1:-1])[1])
+        except RegexError as exc:
+            line, column = _where(text, token.start("value"))
+            raise ParseError(f"{line}:{column}: parse error: {exc}") from None
+        except ValueError:
+            continue  # an escape not decoded here: the store compiles it again, and says so
 
 
 def duration_ms(value: timedelta | None) -> int:
@@ -115,10 +146,7 @@ def selector_matchers(node: Any) -> list[list[Matcher]]:
 
 def _matcher(m: Any) -> Matcher:
     op = next(ours for theirs, ours in _MATCH_OPS if m.op == theirs)
-    value = m.value
-    if op in (MatchOp.RE, MatchOp.NRE):
-        value = re2.translate(value)
-    return Matcher(name=m.name, op=op, value=value)
+    return Matcher(name=m.name, op=op, value=m.value)
 
 
 def unwrap_parens(node: Any) -> Any:
@@ -129,7 +157,11 @@ def unwrap_parens(node: Any) -> Any:
 
 # --- strings, the Go way ------------------------------------------------------------------
 
-_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`', re.DOTALL)
+_STRING = r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`'
+_LITERAL = re.compile(_STRING, re.DOTALL)
+# `=~ "regex"` and `!~ 'regex'`, and every other string and comment as a whole token, so that
+# an `=~` inside one is not taken for an operator (linear: no alternative nests a repeat)
+_TOKEN = re.compile(rf"(?P<op>=~|!~)\s*(?P<value>{_STRING})|#[^\n]*|{_STRING}", re.DOTALL)
 _SIMPLE_ESCAPES = {
     "a": 7,
     "b": 8,

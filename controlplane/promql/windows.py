@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from controlplane.model import deadline
 from controlplane.promql.selectors import window_bounds
 from controlplane.promql.values import F64, I64, Mask, RangeVector, Steps, Vector
 
@@ -86,6 +87,7 @@ class ColumnWalk:
 
     def __iter__(self) -> Iterator[tuple[int, int, I64]]:
         for k in range(self.width):
+            deadline.check()  # a month of samples per window is a long walk
             m = int(self._active[k])
             yield k, m, self.lo[:m] + k
 
@@ -117,6 +119,7 @@ def chunks(cnt: I64, limit: int = EXPAND_LIMIT) -> Iterator[slice]:
     bounds = np.cumsum(cnt)
     start = 0
     while start < len(cnt):
+        deadline.check()
         base = bounds[start - 1] if start else 0
         stop = int(np.searchsorted(bounds, base + limit, side="right"))
         stop = max(stop, start + 1)

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlplane.errors import StoreError
+from controlplane.model import deadline
 from controlplane.model.series import Labels, Matcher, MatchOp
 
 Refs = npt.NDArray[np.int64]
@@ -185,10 +186,12 @@ class LabelIndex:
             return hit
         pattern = m.compiled()
         assert pattern is not None
-        for value in self._postings.get(m.name, {}):
-            if pattern.match(value):
+        for i, value in enumerate(self._postings.get(m.name, {})):
+            if i % 4096 == 4095:
+                deadline.check()  # a label with a million values
+            if pattern.matches(value):
                 hit[self.postings(m.name, value)] = True
-        if pattern.match(""):
+        if pattern.matches(""):
             without = np.ones(n, np.bool_)
             without[self.postings(m.name)] = False
             hit |= without

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controlplane.errors import StoreError
+from controlplane.model import deadline
 from controlplane.model.series import Labels, Matcher, Series, SeriesBatch
 from controlplane.tsdb import export
 from controlplane.tsdb.assemble import assemble
@@ -259,6 +260,7 @@ class Store:
         """(positions in refs, samples) per source, oldest source first."""
         pieces = []
         for block in self._overlapping(start, end):
+            deadline.check()  # a query over the whole retention reads many blocks
             rows, pos = block.rows_of(refs)
             if len(rows):
                 piece = block.decode(rows, start, end)

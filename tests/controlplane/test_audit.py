@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ from controlplane import audit
 from controlplane.db import create_engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         eng = create_engine(f"sqlite:///{tmp_path}/cp.db")
@@ -103,3 +105,78 @@ def test_concurrent_appends_keep_one_unbroken_chain(engine: Engine) -> None:
     assert not errors
     result = log.verify()
     assert result.ok and result.checked == 60, result.problems
+
+
+def truncate_and_rewrite_head(engine: Engine, keep: int) -> None:
+    """Delete the rows after `keep` and make the head row name row `keep`, as it would if the
+    deleted rows had never been written: the chain alone has nothing left to disagree."""
+    with engine.connect() as conn:
+        digest = conn.execute(
+            sa.select(audit.audit_events.c.hash).where(audit.audit_events.c.seq == keep)
+        ).scalar_one()
+    tamper(
+        engine,
+        f"DELETE FROM audit_events WHERE seq > {keep}",
+        f"UPDATE audit_head SET seq = {keep}, hash = '{digest}' WHERE id = 1",
+    )
+
+
+def test_truncation_with_a_rewritten_head_needs_an_anchor(engine: Engine, tmp_path: Path) -> None:
+    log = audit.AuditLog(engine)
+    fill(log)
+    anchors = tmp_path / "anchors.jsonl"
+    anchorer = audit.Anchorer(log, anchors, clock=lambda: 0.0)
+    assert anchorer.anchor() == log.head()
+    truncate_and_rewrite_head(engine, keep=3)
+    # documented limit: the database alone cannot show it
+    alone = log.verify()
+    assert alone.ok and alone.checked == 3, alone.problems
+    anchored = log.verify(audit.read_anchors(anchors))
+    assert not anchored.ok and anchored.anchors == 1
+    (problem,) = anchored.problems
+    assert problem.startswith(f"rows 4..5 are missing: {anchors}:1 anchored row 5 (hash '")
+    assert "the log ends at row 3" in problem
+
+
+def test_a_rehashed_chain_differs_from_its_anchor(engine: Engine, tmp_path: Path) -> None:
+    """Rewriting a row and recomputing every hash after it fools the chain, not the anchor."""
+    log = audit.AuditLog(engine)
+    fill(log)
+    anchored = [audit.Anchor(seq=h.seq, hash=h.hash, source="file:1") for h in [log.head()] if h]
+    statements, prev = [], log.events()[1].hash
+    for e in log.events()[2:]:
+        data = (
+            '{"i":99}'
+            if e.seq == 3
+            else json.dumps(dict(e.data), sort_keys=True, separators=(",", ":"))
+        )
+        digest = audit.chain._digest(prev, e.seq, e.at, e.actor, e.kind, e.execution_id, data)
+        quoted = data.replace("'", "''")
+        statements.append(
+            f"UPDATE audit_events SET data = '{quoted}', prev_hash = '{prev}', hash = '{digest}'"
+            f" WHERE seq = {e.seq}"
+        )
+        prev = digest
+    tamper(engine, *statements, f"UPDATE audit_head SET hash = '{prev}' WHERE id = 1")
+    assert log.verify().ok
+    result = log.verify(anchored)
+    assert result.problems == (
+        f"row 5: the log has hash {prev!r}, file:1 anchored {anchored[0].hash!r} (rewritten?)",
+    )
+
+
+def test_head_hash_at_and_rows_between(engine: Engine) -> None:
+    log = audit.AuditLog(engine, clock=iter([100.0, 200.0, 150.0, 300.0]).__next__)
+    assert log.head() is None and log.hash_at(1) is None
+    fill(log, 4)
+    events = log.events()
+    assert log.head() == audit.Head(seq=4, hash=events[-1].hash)
+    assert log.hash_at(2) == events[1].hash
+    # row 3's clock stepped back: it stays in the exported chain between rows 2 and 4
+    assert [r.seq for r in log.rows_between(200.0, 301.0)] == [2, 3, 4]
+    assert [r.seq for r in log.rows_between(400.0, 500.0)] == []
+    row, *_ = log.rows_between(0, 1000)
+    hashed = audit.hash_input(
+        row.prev_hash, row.seq, row.at, row.actor, row.kind, row.execution_id, row.data
+    )
+    assert hashlib.sha256(hashed.encode()).hexdigest() == row.hash

@@ -212,3 +212,56 @@ def test_environment_errors_name_the_variable(env: dict[str, str], message: str)
     with pytest.raises(ConfigError) as info:
         load_config(env=env)
     assert message in str(info.value)
+
+
+def test_audit_and_bounds_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    defaults = load_config(env={})
+    assert defaults.automation.maintenance_max_duration_s == 24 * 3600
+    assert defaults.silence_max_duration_s == 30 * 86400
+    assert (defaults.audit.anchor_path, defaults.audit.anchor_interval_s) == (None, 10)
+    text = (
+        "silence_max_duration: 7d\n"
+        "automation: {maintenance_max_duration: 4h}\n"
+        "audit: {anchor_path: /srv/anchors.jsonl, anchor_interval: 30s}\n"
+    )
+    config = load_config(write(tmp_path, text), env={})
+    assert config.silence_max_duration_s == 7 * 86400
+    assert config.automation.maintenance_max_duration_s == 4 * 3600
+    assert config.audit.anchor_path == Path("/srv/anchors.jsonl")
+    assert config.audit.anchor_interval_s == 30
+    env = {
+        "CONTROLPLANE_SILENCE_MAX_DURATION": "1d",
+        "CONTROLPLANE_MAINTENANCE_MAX_DURATION": "2h",
+        "CONTROLPLANE_AUDIT_ANCHOR_PATH": "elsewhere.jsonl",
+        "CONTROLPLANE_AUDIT_ANCHOR_INTERVAL": "5s",
+    }
+    config = load_config(write(tmp_path, text), env=env)
+    assert (config.silence_max_duration_s, config.automation.maintenance_max_duration_s) == (
+        86400,
+        7200,
+    )
+    assert config.audit.anchor_path == Path("elsewhere.jsonl")
+    assert config.audit.anchor_interval_s == 5
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"CONTROLPLANE_SILENCE_MAX_DURATION": "0s"},
+            "CONTROLPLANE_SILENCE_MAX_DURATION: '0s' must be more than 0s",
+        ),
+        (
+            {"CONTROLPLANE_MAINTENANCE_MAX_DURATION": "forever"},
+            "CONTROLPLANE_MAINTENANCE_MAX_DURATION: 'forever' is not a duration",
+        ),
+        (
+            {"CONTROLPLANE_AUDIT_ANCHOR_INTERVAL": "0"},
+            "CONTROLPLANE_AUDIT_ANCHOR_INTERVAL: '0' must be more than 0s",
+        ),
+    ],
+)
+def test_bad_bounds_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(env=env)
+    assert message in str(info.value)

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from controlplane.api.notify import create_blueprint
+from controlplane.audit import AuditLog, install
 from controlplane.cli import silences as silencecli
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.ingest import IngestLimits
@@ -355,3 +356,124 @@ def test_cli_against_a_running_api(
     assert "401" in capsys.readouterr().err
     with requests.get(served.url + "/api/v1/silences", timeout=5) as response:
         assert len(response.json()["silences"]) == 1
+
+
+def audited_app(
+    dispatcher: Dispatcher, store: SilenceStore, clock: FakeClock, *, engine: Any, **kwargs: Any
+) -> tuple[FlaskClient, AuditLog]:
+    install(engine)
+    log = AuditLog(engine, clock=lambda: clock().timestamp())
+    app = Flask(__name__)
+    app.register_blueprint(
+        create_blueprint(
+            dispatcher=dispatcher, silences=store, api_token=TOKEN, clock=clock, audit=log, **kwargs
+        )
+    )
+    return app.test_client(), log
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "why"),
+    [
+        ({"duration": "99999999y"}, "duration", "'99999999y' is more than the maximum silence"),
+        ({"duration": "30d1s"}, "duration", "'30d1s' is more than the maximum silence of '4w2d'"),
+        ({"endsAt": "9999-12-31T00:00:00Z"}, "endsAt", "of '4w2d' after the start"),
+        (
+            {"startsAt": "2024-06-01T00:00:01Z", "duration": "1h"},
+            "startsAt",
+            "'2024-06-01T00:00:01Z' is more than the maximum silence of '4w2d' from now",
+        ),
+    ],
+)
+def test_silences_are_bounded(
+    client: FlaskClient,
+    silence_store: SilenceStore,
+    extra: dict[str, str],
+    field: str,
+    why: str,
+) -> None:
+    body = {"matchers": ["a=b"], "createdBy": "alice", "comment": "why", **extra}
+    response = client.post("/api/v1/silences", json=body, headers=AUTH)
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == "bad_request" and response.json["field"] == field
+    assert why in response.json["message"] and "(silence_max_duration)" in response.json["message"]
+    assert silence_store.list_silences() == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"duration": "30d"},
+        {"endsAt": "2024-05-31T12:00:00Z"},
+        {"startsAt": "2024-05-31T12:00:00Z", "endsAt": "2024-06-30T12:00:00Z"},
+    ],
+)
+def test_silences_up_to_the_bound_are_accepted(client: FlaskClient, extra: dict[str, str]) -> None:
+    body = {"matchers": ["a=b"], "createdBy": "alice", "comment": "why", **extra}
+    assert client.post("/api/v1/silences", json=body, headers=AUTH).status_code == 201
+
+
+def test_the_silence_bound_is_configurable(
+    dispatcher: Dispatcher, silence_store: SilenceStore, clock: FakeClock, sqlite_engine: Any
+) -> None:
+    client, _ = audited_app(
+        dispatcher, silence_store, clock, engine=sqlite_engine, max_silence=timedelta(hours=2)
+    )
+    body = {"matchers": ["a=b"], "createdBy": "alice", "comment": "why", "duration": "3h"}
+    response = client.post("/api/v1/silences", json=body, headers=AUTH)
+    assert response.status_code == 400 and "'2h'" in response.json["message"]
+
+
+def test_creating_and_expiring_a_silence_are_audit_events(
+    dispatcher: Dispatcher, silence_store: SilenceStore, clock: FakeClock, sqlite_engine: Any
+) -> None:
+    client, log = audited_app(dispatcher, silence_store, clock, engine=sqlite_engine)
+    body = {"matchers": ["alertname=WalletDown"], "duration": "2h", "createdBy": "alice"}
+    created = client.post("/api/v1/silences", json={**body, "comment": "wallet"}, headers=AUTH)
+    sid = created.json["id"]
+    refused = client.post("/api/v1/silences", json={**body, "duration": "60d"}, headers=AUTH)
+    assert refused.status_code == 400
+    clock.advance(minutes=5)
+    expired = client.delete(f"/api/v1/silences/{sid}", headers={**AUTH, "X-User": "bob"})
+    assert expired.status_code == 200
+    assert client.delete(f"/api/v1/silences/{sid}", headers=AUTH).status_code == 409
+    made, ended = log.events()
+    assert (made.kind, made.actor, ended.kind, ended.actor) == (
+        "silence_created",
+        "alice",
+        "silence_expired",
+        "bob",
+    )
+    assert made.data == {
+        "id": sid,
+        "matchers": ['alertname="WalletDown"'],
+        "startsAt": "2024-05-01T12:00:00Z",
+        "endsAt": "2024-05-01T14:00:00Z",
+        "createdBy": "alice",
+        "comment": "wallet",
+    }
+    assert ended.data["endsAt"] == "2024-05-01T12:05:00Z" and log.verify().ok
+
+
+def test_the_cli_names_who_expired_a_silence(
+    dispatcher: Dispatcher,
+    silence_store: SilenceStore,
+    clock: FakeClock,
+    sqlite_engine: Any,
+    serve: Callable[[Any], ServedApp],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, log = audited_app(dispatcher, silence_store, clock, engine=sqlite_engine)
+    served = serve(client.application)
+    monkeypatch.setenv(silencecli.TOKEN_ENV, TOKEN)
+    monkeypatch.setattr(silencecli.getpass, "getuser", lambda: "carol")
+    assert _cli(served.url, "add", "alertname=X", "--comment", "c") == 0
+    sid = capsys.readouterr().out.strip()
+    assert _cli(served.url, "expire", sid) == 0
+    assert [(e.kind, e.actor) for e in log.events()] == [
+        ("silence_created", "carol"),
+        ("silence_expired", "carol"),
+    ]
+    assert _cli(served.url, "add", "alertname=X", "--duration", "99999999y", "--comment", "c") == 1
+    assert "is more than the maximum silence of '4w2d'" in capsys.readouterr().err

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from controlplane.model.re2 import translate
 from controlplane.model.series import Matcher, MatchOp, Series, labels_from
 from controlplane.promql import MemorySource
 
@@ -30,10 +28,7 @@ def names(matchers: list[Matcher], start: int = 0, end: int = 100) -> list[dict[
 
 
 def m(name: str, op: str, value: str) -> Matcher:
-    op_ = MatchOp(op)
-    if op_ in (MatchOp.RE, MatchOp.NRE):
-        value = translate(value)
-    return Matcher(name=name, op=op_, value=value)
+    return Matcher(name=name, op=MatchOp(op), value=value)
 
 
 def test_matchers_follow_prometheus_semantics() -> None:
@@ -65,18 +60,3 @@ def test_samples_of_the_same_series_are_merged() -> None:
     (series,) = merged.select([m("__name__", "=", "x")], 0, 100)
     assert series.timestamps.tolist() == [0, 10, 20]
     assert series.values.tolist() == [0.0, 0.0, 1.0]  # the later value wins at t=10
-
-
-@pytest.mark.parametrize(
-    ("re2", "python"),
-    [
-        ("(?i)abc", "(?i:abc)"),
-        ("a((?i)b)c", "a((?i:b))c"),
-        ("[[:alpha:]]+", "[A-Za-z]+"),
-        ("(?<name>x)", "(?P<name>x)"),
-        (r"a\z", r"a\Z"),
-        (r"\Qa.b\E", r"a\.b"),
-    ],
-)
-def test_regex_translation(re2: str, python: str) -> None:
-    assert translate(re2) == python

@@ -139,3 +139,51 @@ def test_pause_resume_and_maintenance(client_world: tuple[FlaskClient, Any]) -> 
         "maintenance_started",
         "maintenance_ended",
     ]
+
+
+@pytest.mark.parametrize(
+    ("duration", "why"),
+    [
+        ("99999999y", "at most the maximum maintenance window of '1d'"),
+        ("24h1s", "at most the maximum maintenance window of '1d'"),
+        ("0s", "must be more than 0s"),
+        ("soon", "is not a duration"),
+    ],
+)
+def test_maintenance_windows_are_bounded(
+    client_world: tuple[FlaskClient, Any], duration: str, why: str
+) -> None:
+    client, w = client_world
+    body = {"matchers": {"region": "eu"}, "duration": duration}
+    refused = client.post("/api/v1/maintenance", headers=AUTH, json=body)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "bad_request"
+    assert why in refused.get_json()["message"] and repr(duration) in refused.get_json()["message"]
+    assert w.switches.maintenance_windows() == [] and w.log.events() == []
+    body["duration"] = "24h"
+    assert client.post("/api/v1/maintenance", headers=AUTH, json=body).status_code == 201
+
+
+def test_the_maintenance_bound_is_configurable(make_world: Any) -> None:
+    w = make_world(DESIGN_EXAMPLE)
+    app = Flask("t")
+    app.register_blueprint(
+        create_blueprint(
+            w.remediator,
+            w.store,
+            w.switches,
+            w.log,
+            token="secret-token",
+            clock=w.clock,
+            max_maintenance_s=3600,
+        )
+    )
+    client = app.test_client()
+    too_long = client.post("/api/v1/maintenance", headers=AUTH, json={"duration": "2h"})
+    assert (
+        too_long.status_code == 400
+        and "'1h' (automation.maintenance_max_duration)" in (too_long.get_json()["message"])
+    )
+    assert (
+        client.post("/api/v1/maintenance", headers=AUTH, json={"duration": "1h"}).status_code == 201
+    )

@@ -1,10 +1,11 @@
-"""The audit log: append-only and hash-chained.
+"""The hash chain: rows, the head row, append, read, verify (against anchors too).
 
 Every row carries the SHA-256 of its own content and of the previous row, so editing or deleting
 any row breaks the chain, and `verify` says where. A one-row head table holds the latest hash,
-updated in the same transaction, so dropping rows from the end is caught too. Database triggers
-refuse UPDATE and DELETE on the log, so the application cannot rewrite it by mistake; the chain
-catches whoever bypasses them.
+updated in the same transaction, so dropping rows from the end is caught too, unless the head
+row is rewritten as well: only anchors (`anchor.py`) catch that. Database triggers refuse UPDATE
+and DELETE on the log, so the application cannot rewrite it by mistake; the chain catches
+whoever bypasses them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,25 @@ class Verification:
     ok: bool
     checked: int
     problems: tuple[str, ...]
+    anchors: int = 0  # anchors compared with the log
+
+
+@dataclass(frozen=True, kw_only=True)
+class Head:
+    """The newest row of the chain: what an anchor keeps."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Anchor:
+    """A head seen outside the database: a line of the anchor file or a Prometheus sample.
+    `hash` is None where only the sequence number was kept."""
+
+    seq: int
+    hash: str | None
+    source: str  # named in problems: "var/anchors.jsonl:12", "Prometheus http://..."
 
 
 def install(engine: Engine) -> None:
@@ -94,10 +114,17 @@ def install(engine: Engine) -> None:
             conn.exec_driver_sql(statement)
 
 
+def hash_input(
+    prev: str, seq: int, at: float, actor: str, kind: str, execution_id: str | None, data: str
+) -> str:
+    """The exact text a row's hash is the SHA-256 of (exports carry it, for recomputing)."""
+    return json.dumps([prev, seq, repr(at), actor, kind, execution_id, data], separators=(",", ":"))
+
+
 def _digest(
     prev: str, seq: int, at: float, actor: str, kind: str, execution_id: str | None, data: str
 ) -> str:
-    body = json.dumps([prev, seq, repr(at), actor, kind, execution_id, data], separators=(",", ":"))
+    body = hash_input(prev, seq, at, actor, kind, execution_id, data)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -187,12 +214,45 @@ class AuditLog:
         with self._engine.connect() as conn:
             return [_event(row) for row in conn.execute(query)]
 
-    def verify(self) -> Verification:
+    def head(self) -> Head | None:
+        """The head row: one primary-key read, cheap enough for every scrape of /metrics."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+            ).first()
+        return None if row is None else Head(seq=row.seq, hash=row.hash)
+
+    def hash_at(self, seq: int) -> str | None:
+        with self._engine.connect() as conn:
+            return conn.execute(
+                sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)
+            ).scalar()
+
+    def rows_between(self, start: float, end: float) -> Iterator[Any]:
+        """Raw rows in chain order, streamed (for exports): from the first at or after `start`
+        to the last before `end`, every row between them too (a clock that stepped back must
+        not punch holes in an exported chain)."""
+        c = audit_events.c
+        with self._engine.connect() as conn:
+            first = conn.execute(sa.select(sa.func.min(c.seq)).where(c.at >= start)).scalar()
+            last = conn.execute(sa.select(sa.func.max(c.seq)).where(c.at < end)).scalar()
+            if first is None or last is None:
+                return
+            query = sa.select(audit_events).where(c.seq.between(first, last)).order_by(c.seq)
+            yield from conn.execution_options(yield_per=1000).execute(query)
+
+    def verify(self, anchors: Sequence[Anchor] = ()) -> Verification:
+        """The chain, and the log against `anchors`: without anchors, rows deleted from the end
+        together with a rewritten head row go unnoticed (nothing in the database is left to
+        disagree)."""
         problems: list[str] = []
         prev, expected_seq, checked = GENESIS, 1, 0
+        anchored, seen = {a.seq for a in anchors}, dict[int, str]()  # hashes at anchored seqs
         with self._engine.connect() as conn:
             for row in self._rows(conn):
                 checked += 1
+                if row.seq in anchored:
+                    seen[row.seq] = row.hash
                 if row.seq != expected_seq:
                     problems.append(f"rows {expected_seq}..{row.seq - 1} are missing")
                 if row.prev_hash != prev:
@@ -209,7 +269,10 @@ class AuditLog:
                 f"head says row {head.seq} is last, the log ends at {expected_seq - 1}"
                 " (rows removed from the end?)"
             )
-        return Verification(ok=not problems, checked=checked, problems=tuple(problems))
+        problems.extend(anchor_problems(anchors, seen, last=expected_seq - 1))
+        return Verification(
+            ok=not problems, checked=checked, problems=tuple(problems), anchors=len(anchors)
+        )
 
     @staticmethod
     def _rows(conn: Connection) -> Iterator[Any]:
@@ -229,3 +292,31 @@ def _event(row: Any) -> AuditEvent:
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
+
+
+def anchor_problems(anchors: Iterable[Anchor], seen: Mapping[int, str], *, last: int) -> list[str]:
+    """What `anchors` say is wrong with a log ending at row `last` whose hashes at the anchored
+    sequence numbers are `seen`."""
+    anchors = list(anchors)
+    problems: list[str] = []
+    beyond = [a for a in anchors if a.seq > last]
+    if beyond:
+        top = max(beyond, key=lambda a: (a.seq, a.hash is not None))
+        digest = f" (hash {top.hash!r})" if top.hash else ""
+        problems.append(
+            f"rows {last + 1}..{top.seq} are missing: {top.source} anchored row {top.seq}"
+            f"{digest} but the log ends at row {last} (rows deleted from the end?)"
+        )
+    differ = [
+        a
+        for a in anchors
+        if a.seq <= last and (a.seq not in seen or a.hash not in (None, seen[a.seq]))
+    ]
+    problems.extend(
+        f"row {a.seq}: the log has hash {seen.get(a.seq)!r}, {a.source} anchored {a.hash!r}"
+        " (rewritten?)"
+        for a in differ[:5]
+    )
+    if len(differ) > 5:
+        problems.append(f"... and {len(differ) - 5} more anchored rows differ")
+    return problems
