@@ -99,6 +99,12 @@ class RuleMetrics:
             label,
             registry=registry,
         )
+        self.interval = Gauge(
+            "controlplane_rule_group_interval_seconds",
+            "The interval of the group (compare with its last duration).",
+            label,
+            registry=registry,
+        )
         self.iterations_missed = Counter(
             "controlplane_rule_group_iterations_missed",
             "Scheduled evaluations skipped because the previous one ran late.",
@@ -166,6 +172,8 @@ class GroupEvaluator:
         self.interval_ms = group.interval_or(default_interval_ms)
         self.querier, self.sink, self.metrics, self.timer = querier, sink, metrics, timer
         self.resend_delay_ms = resend_delay_ms
+        if metrics is not None:
+            metrics.interval.labels(self.key).set(self.interval_ms / 1000)
         self.lock = threading.RLock()
         self.trackers: dict[int, AlertTracker] = {
             i: AlertTracker(

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-import promql_parser
-
+from controlplane.errors import ParseError
 from controlplane.model.times import parse_duration
+from controlplane.promql.parse import parse_query
 
 
 class ParamType(StrEnum):
@@ -141,7 +141,7 @@ def check_literal(spec: ParamSpec, value: object) -> str | None:
             return f"{value!r} is not a duration (e.g. 30s, 5m)"
     if spec.type is ParamType.PROMQL:
         try:
-            promql_parser.parse(value)
-        except ValueError as exc:
+            parse_query(value)
+        except (ValueError, ParseError) as exc:
             return f"invalid PromQL {value!r}: {exc}"
     return None

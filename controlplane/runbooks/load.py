@@ -12,11 +12,10 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import promql_parser
-
-from controlplane.errors import ConfigError
+from controlplane.errors import ConfigError, ParseError
 from controlplane.model import yamltext
 from controlplane.model.times import parse_duration
+from controlplane.promql.parse import parse_query
 from controlplane.runbooks import templates
 from controlplane.runbooks.actions import ACTIONS, ParamType, check_literal
 from controlplane.runbooks.model import (
@@ -324,9 +323,9 @@ def _promql(raw: object, at: _At, declared: set[str]) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise at.error(f"must be a PromQL expression, got {raw!r}")
     _templates(raw, at, declared)
-    try:
-        promql_parser.parse(templates._BLOCK.sub("0", raw))
-    except ValueError as exc:
+    try:  # through the limits, before the binding: a file is input too
+        parse_query(templates._BLOCK.sub("0", raw))
+    except (ValueError, ParseError) as exc:
         raise at.error(f"invalid PromQL {raw!r}: {exc}") from None
     return raw
 

@@ -34,8 +34,9 @@ from typing import Any
 
 import promql_parser
 
-from controlplane.errors import ConfigError
+from controlplane.errors import ConfigError, ParseError
 from controlplane.model import yamltext
+from controlplane.promql.parse import parse_query
 
 WINDOW_PLACEHOLDER = "{{.window}}"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -248,8 +249,8 @@ def _alerting(raw: object, slo_name: str, where: _Where) -> Alerting:
 
 def _check_promql(query: str, where: _Where, fld: str) -> None:
     try:
-        promql_parser.parse(query.replace(WINDOW_PLACEHOLDER, "5m"))
-    except ValueError as exc:
+        parse_query(query.replace(WINDOW_PLACEHOLDER, "5m"))
+    except (ValueError, ParseError) as exc:
         raise where.error(fld, f"invalid PromQL {query!r}: {exc}") from exc
 
 
