@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from controlplane.api import notify as notify_api
 from controlplane.api import rules as rules_api
 from controlplane.api import runbooks as runbooks_api
 from controlplane.api import slo as slo_api
-from controlplane.audit import AuditLog
+from controlplane.audit import Anchorer, AuditLog, HeadCollector, default_anchor_path
 from controlplane.config import Config
 from controlplane.db import create_engine
 from controlplane.model.series import SeriesSource
@@ -48,10 +49,12 @@ from controlplane.rules.group import Sink
 from controlplane.rules.load import load_files, parse_text, rule_files
 from controlplane.rules.manager import RuleManager
 from controlplane.rules.model import RuleGroup
+from controlplane.runbooks import crashpoint
 from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownRequested
 from controlplane.runbooks.engine import AlertEvent, Remediator
 from controlplane.runbooks.fleet import FleetReader
 from controlplane.runbooks.load import load_runbooks
+from controlplane.runbooks.recovery import settled_alerts
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
 from controlplane.slo import SLOSpec, generate_rule_file, known_alerts, load_specs
@@ -73,7 +76,12 @@ class Pipeline:
 
 class RemediationWorker:
     """Hands alerts to the remediator on its own thread, so rule evaluation never waits for
-    guards or the aggregator, and expires approvals every `tick_s`."""
+    guards or the aggregator, and expires approvals every `tick_s`.
+
+    Every tick it also ends the episodes of rule alerts that neither fire nor are pending any
+    more (`Remediator.reconcile`), for the groups that have evaluated twice since the start:
+    an alert that resolved while the control plane was down, or that went pending again after
+    the restart and cleared, sends no resolved event, and its on_resolved would never run."""
 
     def __init__(
         self,
@@ -87,6 +95,13 @@ class RemediationWorker:
         self._queue: queue.Queue[AlertEvent] = queue.Queue()
         self._stopping = stopping or threading.Event()
         self._thread: threading.Thread | None = None
+        self._rules: RuleManager | None = None
+        self._started_ms = 0
+        self._first_seen: dict[str, int] = {}  # group -> its first evaluation seen since start
+
+    def follow_rules(self, rules: RuleManager) -> None:
+        """The rule manager whose alerts reach `rule_alerts`, for the reconciliation."""
+        self._rules = rules
 
     def rule_alerts(self, alerts: Sequence[RuleAlert]) -> None:
         for a in alerts:
@@ -98,6 +113,7 @@ class RemediationWorker:
                     firing=a.resolved_at_ms is None,
                     active_at=a.active_at_ms / 1000,
                     value=a.value,
+                    source="rules",
                 )
             )
 
@@ -111,10 +127,12 @@ class RemediationWorker:
                     fingerprint=a.fingerprint,
                     firing=firing,
                     active_at=a.starts_at.timestamp(),
+                    source="external",
                 )
             )
 
     def start(self) -> None:
+        self._started_ms = int(self._clock() * 1000)
         self._remediator.resume()
         self._thread = threading.Thread(target=self._run, name="remediation", daemon=True)
         self._thread.start()
@@ -140,9 +158,20 @@ class RemediationWorker:
                     self._remediator.on_alert(event)
                 if self._clock() >= next_tick:
                     self._remediator.tick()
+                    self.reconcile()
                     next_tick = self._clock() + self._tick_s
             except Exception:  # one bad alert or a database hiccup must not end remediation
                 log.exception("remediation of %s failed", event)
+
+    def reconcile(self) -> list[str]:
+        """End the episodes of rule alerts that neither fire nor are pending any more."""
+        if self._rules is None:
+            return []
+        settled = settled_alerts(self._rules.groups(), self._started_ms, self._first_seen)
+        if not settled:
+            return []
+        firing = {fingerprint(a.labels) for a in self._rules.alerts()}
+        return self._remediator.reconcile(firing, settled)
 
 
 def build_pipeline(
@@ -157,8 +186,9 @@ def build_pipeline(
     db = create_engine(config.database_url)
     token = config.api_token or _no_writes_token()
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
+    audit, anchorer = _audit(config, db, registry, clock)
     worker, remediator, runbooks_bp = _remediation(
-        config, querier=querier, db=db, token=token, clock=clock, executor=executor
+        config, querier=querier, db=db, token=token, clock=clock, executor=executor, audit=audit
     )
     notify = build_notify(
         routing=config.routing_file,
@@ -184,6 +214,7 @@ def build_pipeline(
         external_url=config.external_url,
         resend_delay_ms=RESEND_DELAY_MS,
     )
+    worker.follow_rules(rules)
     specs = slo_specs(config.rules_dir)
     rules.update(rule_groups(config.rules_dir, specs))
     slos = [slo for spec in specs for slo in spec.slos]
@@ -194,11 +225,13 @@ def build_pipeline(
             silences=notify.silences,
             api_token=token,
             on_ingest=worker.external_alerts,
+            audit=audit,
+            max_silence=timedelta(seconds=config.silence_max_duration_s),
         ),
         runbooks_bp,
         slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
     )
-    start, stop = _lifecycle(db, executor, worker, notify.runner, rules)
+    start, stop = _lifecycle(db, executor, worker, notify.runner, rules, anchorer)
     return Pipeline(
         blueprints=blueprints,
         rules=rules,
@@ -215,17 +248,20 @@ def _lifecycle(
     worker: RemediationWorker,
     runner: DispatcherRunner,
     rules: RuleManager,
+    anchorer: Anchorer,
 ) -> tuple[Callable[[], None], Callable[[], None]]:
-    """Start and stop, in dependency order: the schema first; rules stop before what they feed."""
+    """Start and stop, in dependency order: the schema first; rules stop before what they feed;
+    the audit head is anchored last, after every writer stopped."""
 
     def start() -> None:
         migrations.upgrade(db)
+        anchorer.start()
         worker.start()
         runner.start()
         rules.start()
 
     def stop() -> None:
-        for step in (rules.stop, runner.stop, worker.stop):
+        for step in (rules.stop, runner.stop, worker.stop, anchorer.stop):
             try:
                 step()
             except Exception:
@@ -244,6 +280,7 @@ def _remediation(
     token: str,
     clock: Callable[[], float],
     executor: ThreadPoolExecutor,
+    audit: AuditLog,
 ) -> tuple[RemediationWorker, Remediator, Blueprint]:
     """Runbooks, their stores and their worker, acting on the aggregator the config names."""
     automation = config.automation
@@ -261,7 +298,7 @@ def _remediation(
         sleep=functools.partial(interruptible_sleep, stopping),
     )
     runbooks = load_runbooks(config.runbooks_dir, known_alerts([str(config.rules_dir)]))
-    store, switches, audit = ExecutionStore(db, clock), Switches(db, clock), AuditLog(db, clock)
+    store, switches = ExecutionStore(db, clock), Switches(db, clock)
     remediator = Remediator(
         runbooks,
         store,
@@ -274,12 +311,31 @@ def _remediation(
         submit=_submitter(executor),
         budget_max_actions=automation.budget_max_actions,
         budget_window_s=automation.budget_window_s,
+        crash=crashpoint.from_env(),  # a no-op unless CONTROLPLANE_TEST_HOOKS=1
     )
     worker = RemediationWorker(remediator, clock=clock, stopping=stopping)
     blueprint = runbooks_api.create_blueprint(
-        remediator, store, switches, audit, token=token, clock=clock
+        remediator,
+        store,
+        switches,
+        audit,
+        token=token,
+        clock=clock,
+        max_maintenance_s=automation.maintenance_max_duration_s,
     )
     return worker, remediator, blueprint
+
+
+def _audit(
+    config: Config, db: Engine, registry: CollectorRegistry, clock: Callable[[], float]
+) -> tuple[AuditLog, Anchorer]:
+    """The audit log, and its head kept outside the database: in the anchor file and on
+    /metrics (for the Prometheus that scrapes this process)."""
+    audit = AuditLog(db, clock)
+    path = config.audit.anchor_path or default_anchor_path(config.database_url)
+    anchorer = Anchorer(audit, path, interval_s=config.audit.anchor_interval_s, clock=clock)
+    registry.register(HeadCollector(audit, anchorer))
+    return audit, anchorer
 
 
 def interruptible_sleep(stopping: threading.Event, seconds: float) -> None:

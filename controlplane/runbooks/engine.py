@@ -2,30 +2,29 @@
 
 firing alert -> matching runbooks -> target -> guards -> refused | shadowed | pending approval
 | running (handed to the Executor on a worker) ; resolved alert -> on_resolved steps.
-Every decision is an audit event; humans are told through `notify`.
+Every decision is an audit event; humans are told through `notify`. An alert-triggered
+execution stays its alert's one execution until the alert resolves (store.Resolution), also
+across a restart; resuming and following up after one is recovery.py's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from controlplane.audit import AuditLog
 from controlplane.errors import ControlPlaneError
-from controlplane.runbooks import guards, templates
+from controlplane.runbooks import guards, situation, templates
 from controlplane.runbooks.act import ActionRunner, Notify
-from controlplane.runbooks.actions import ACTIONS
+from controlplane.runbooks.crashpoint import CrashHook, no_crash
 from controlplane.runbooks.execute import Executor, context, render_params
 from controlplane.runbooks.model import Mode, Runbook
-from controlplane.runbooks.store import ACTIVE, Execution, ExecutionStore, State
+from controlplane.runbooks.recovery import Recheck, Recovery
+from controlplane.runbooks.store import Execution, ExecutionStore, Resolution, State
 from controlplane.runbooks.switches import Switches
 from controlplane.runbooks.targets import default_params, target_of
-
-MUTATING = tuple(name for name, spec in ACTIONS.items() if spec.mutating)
-
 
 # A refused trigger is tried again this often while its alert still fires: a refusal (the
 # wallet still failing, a cooldown) is often over in seconds.
@@ -43,6 +42,9 @@ class AlertEvent:
     firing: bool
     active_at: float
     value: float | None = None
+    # "rules" for the control plane's own rules, whose absence after a restart means resolved
+    # (Recovery.reconcile); anything else (external alerts) ends only with a resolved event
+    source: str | None = None
 
 
 class Remediator:
@@ -61,6 +63,7 @@ class Remediator:
         budget_max_actions: int = 20,
         budget_window_s: float = 600.0,
         retry_refused_s: float = RETRY_REFUSED_S,
+        crash: CrashHook = no_crash,  # tests only: crashpoint.py
     ) -> None:
         self.runbooks = {rb.name: rb for rb in runbooks}
         self._store, self._switches, self._audit, self._runner = store, switches, audit, runner
@@ -68,7 +71,16 @@ class Remediator:
         self._notify: Notify = notify or (lambda _s, _m, _c: None)
         self._budget = (budget_max_actions, budget_window_s)
         self._retry_refused_s = retry_refused_s
-        self._executor = Executor(store, audit, runner, notify=self._notify, clock=clock)
+        self._executor = Executor(
+            store,
+            audit,
+            runner,
+            notify=self._notify,
+            clock=clock,
+            recheck=Recheck(switches, audit, clock),
+            crash=crash,
+        )
+        self._recovery = Recovery(self.runbooks, store, audit, self._executor, submit=submit)
 
     @property
     def budget(self) -> tuple[int, float]:
@@ -79,7 +91,7 @@ class Remediator:
 
     def on_alert(self, alert: AlertEvent) -> list[Execution]:
         if not alert.firing:
-            self._on_resolved(alert)
+            self._recovery.alert_resolved(alert.fingerprint)
             return []
         started = []
         for rb in self.runbooks.values():
@@ -93,6 +105,7 @@ class Remediator:
                     labels=alert.labels,
                     value=alert.value,
                     fingerprint=alert.fingerprint,
+                    source=alert.source,
                     params=default_params(rb),
                     user="controlplane",
                     automated=True,
@@ -123,6 +136,7 @@ class Remediator:
             labels=labels,
             value=None,
             fingerprint=None,
+            source=None,
             params=merged,
             user=user,
             automated=False,
@@ -172,22 +186,12 @@ class Remediator:
                 )
 
     def resume(self) -> list[str]:
-        """After a restart: carry on every execution that was running or verifying."""
-        resumed = []
-        for ex in self._store.find(states=[State.RUNNING, State.VERIFYING]):
-            rb = self.runbooks.get(ex.runbook)
-            if rb is None:
-                self._store.transition(
-                    ex.id, [ex.state], State.FAILED, reason="runbook no longer loaded after restart"
-                )
-                self._audit.append(
-                    "failed", {"reason": "runbook gone on restart"}, execution_id=ex.id
-                )
-                continue
-            self._audit.append("resumed", {"state": ex.state.value}, execution_id=ex.id)
-            self._submit(partial(self._executor.execute, rb, ex.id))
-            resumed.append(ex.id)
-        return resumed
+        """After a restart: carry on every execution and follow-up that was under way."""
+        return self._recovery.resume()
+
+    def reconcile(self, firing: Collection[str], alertnames: Collection[str]) -> list[str]:
+        """End the episodes of rule alerts no longer firing or pending (see Recovery)."""
+        return self._recovery.reconcile(firing, alertnames)
 
     # internals
 
@@ -198,6 +202,7 @@ class Remediator:
         labels: Mapping[str, str],
         value: float | None,
         fingerprint: str | None,
+        source: str | None,
         params: Mapping[str, Any],
         user: str,
         automated: bool,
@@ -221,33 +226,48 @@ class Remediator:
             value=value,
             params=params,
             alert_fingerprint=fingerprint,
+            alert_source=source,
             requested_by=user,
             dry_run=dry_run,
         )
-        refusals = [d for d in decisions if d.verdict is guards.Verdict.REFUSE]
-        if refusals:
-            ex = self._store.create(
-                state=State.REFUSED,
-                reason="; ".join(f"{d.guard}: {d.reason}" for d in refusals),
-                **common,
-            )
-        elif dry_run or rb.mode is Mode.SHADOW:
-            plan = [f"{s.action} {render_params(s, ctx)}" for s in rb.steps]
-            ex = self._store.create(
-                state=State.SHADOWED, reason="would have done: " + "; ".join(plan), **common
-            )
-        elif rb.mode is Mode.APPROVAL:
-            ex = self._store.create(
-                state=State.PENDING_APPROVAL,
-                deadline=self._clock() + rb.approval_timeout_s,
-                **common,
-            )
-        else:
-            ex = self._store.create(state=State.RUNNING, **common)
+        ex = self._create(rb, ctx, decisions, common, dry_run=dry_run)
         self._record_start(rb, ex, decisions, user)
         if ex.state is State.RUNNING:
             self._submit(lambda: self._executor.execute(rb, ex.id))
         return ex
+
+    def _create(
+        self,
+        rb: Runbook,
+        ctx: templates.Context,
+        decisions: list[guards.GuardDecision],
+        common: Mapping[str, Any],
+        *,
+        dry_run: bool,
+    ) -> Execution:
+        """The execution, in the state the guards and the mode give it. An alert's execution
+        holds the alert's episode until it resolves; a refusal does not: it is retried."""
+        refusals = [d for d in decisions if d.verdict is guards.Verdict.REFUSE]
+        if refusals:
+            why = "; ".join(f"{d.guard}: {d.reason}" for d in refusals)
+            return self._store.create(state=State.REFUSED, reason=why, **common)
+        episode = Resolution.AWAITING if common["alert_fingerprint"] else None
+        if dry_run or rb.mode is Mode.SHADOW:
+            plan = [f"{s.action} {render_params(s, ctx)}" for s in rb.steps]
+            return self._store.create(
+                state=State.SHADOWED,
+                reason="would have done: " + "; ".join(plan),
+                resolution=episode,
+                **common,
+            )
+        if rb.mode is Mode.APPROVAL:
+            return self._store.create(
+                state=State.PENDING_APPROVAL,
+                deadline=self._clock() + rb.approval_timeout_s,
+                resolution=episode,
+                **common,
+            )
+        return self._store.create(state=State.RUNNING, resolution=episode, **common)
 
     def _record_start(
         self, rb: Runbook, ex: Execution, decisions: list[guards.GuardDecision], user: str
@@ -286,75 +306,36 @@ class Remediator:
             )
 
     def _situation(self, exclude: str | None = None) -> guards.Situation:
-        """The guards' snapshot; `exclude` leaves out the execution being decided itself."""
-        now = self._clock()
-        paused, reason, _by, _at = self._switches.automation()
-        horizon = max(
-            [
-                3600.0,
-                *(rb.guards.cooldown_s for rb in self.runbooks.values()),
-                *(
-                    rb.guards.throttle.window_s
-                    for rb in self.runbooks.values()
-                    if rb.guards.throttle
-                ),
-            ]
-        )
-        history = [
-            guards.PastRun(
-                runbook=e.runbook,
-                target_key=e.target_key,
-                started_at=e.created_at,
-                active=e.state in ACTIVE,
-            )
-            for e in self._store.find(since=now - horizon, limit=10_000)
-            if e.state not in (State.REFUSED, State.SHADOWED) and e.id != exclude
-        ]
-        windows = [
-            guards.MaintenanceWindow(
-                id=w["id"],
-                matchers=w["matchers"],
-                starts_at=w["starts_at"],
-                ends_at=w["ends_at"],
-                reason=w["reason"],
-            )
-            for w in self._switches.maintenance_windows(active_at=now)
-        ]
-        max_actions, window_s = self._budget
-        return guards.Situation(
-            now=now,
-            history=history,
-            fleet=self._fleet(),
-            maintenance=windows,
-            automated_action_times=self._store.mutating_step_times(now - window_s, MUTATING),
-            automation=guards.Automation(
-                paused=paused,
-                paused_reason=reason,
-                budget_max_actions=max_actions,
-                budget_window_s=window_s,
-            ),
+        return situation.build(
+            self.runbooks.values(),
+            self._store,
+            self._switches,
+            self._fleet,
+            now=self._clock(),
+            budget=self._budget,
+            exclude=exclude,
         )
 
     def _already_handled(self, rb: Runbook, alert: AlertEvent) -> bool:
-        """One execution per runbook per firing episode of an alert. A refused one is retried
-        after `retry_refused_s`: a refusal (wallet still failing, cooldown) is often temporary."""
+        """One execution per runbook per firing episode of an alert: one since the alert's
+        activeAt, or one still awaiting its resolution (a restarted rule manager starts the
+        alert afresh, with a new activeAt: the episode is the same). A refused one is retried
+        after `retry_refused_s`: a refusal (wallet still failing, a cooldown) is often
+        temporary."""
+        if self._store.find(
+            runbook=rb.name,
+            fingerprint=alert.fingerprint,
+            resolutions=[Resolution.AWAITING],
+            limit=1,
+        ):
+            return True
         now = self._clock()
         return any(
-            e.alert_fingerprint == alert.fingerprint
-            and (e.state is not State.REFUSED or now - e.created_at < self._retry_refused_s)
-            for e in self._store.find(runbook=rb.name, since=alert.active_at)
+            e.state is not State.REFUSED or now - e.created_at < self._retry_refused_s
+            for e in self._store.find(
+                runbook=rb.name, fingerprint=alert.fingerprint, since=alert.active_at
+            )
         )
-
-    def _on_resolved(self, alert: AlertEvent) -> None:
-        for ex in self._store.find(states=[State.SUCCEEDED], since=alert.active_at):
-            rb = self.runbooks.get(ex.runbook)
-            if ex.alert_fingerprint != alert.fingerprint or rb is None or not rb.on_resolved:
-                continue
-            if ex.resolved_done or not self._store.transition(
-                ex.id, [State.SUCCEEDED], State.SUCCEEDED, resolved_done=True
-            ):
-                continue
-            self._submit(partial(self._executor.run_on_resolved, rb, ex))
 
     def _pending(self, execution_id: str) -> tuple[Execution, Runbook]:
         ex = self._store.get(execution_id)
@@ -383,7 +364,10 @@ class Remediator:
             why = "; ".join(
                 f"{d.guard}: {d.reason}" for d in decisions if d.verdict is guards.Verdict.REFUSE
             )
-            self._store.transition(ex.id, [State.PENDING_APPROVAL], State.REFUSED, reason=why)
+            # a refusal, retried later in the episode as any other: it holds no episode
+            self._store.transition(
+                ex.id, [State.PENDING_APPROVAL], State.REFUSED, reason=why, resolution=None
+            )
             self._audit.append("refused", {"reason": why, "after": "approval"}, execution_id=ex.id)
             return
         if self._store.transition(ex.id, [State.PENDING_APPROVAL], State.RUNNING):

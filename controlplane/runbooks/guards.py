@@ -127,6 +127,14 @@ def evaluate(
     return decisions
 
 
+def recheck(target: Target, situation: Situation, *, automated: bool) -> list[GuardDecision]:
+    """The guards a resumed execution meets again before each mutating step: the switches a
+    person may have set while the control plane was down. Cooldown, concurrency, throttle,
+    budget and blast radius were decided when it started, and would now count it against
+    itself."""
+    return [_kill_switch(situation, automated), _maintenance(target, situation)]
+
+
 def allowed(decisions: Sequence[GuardDecision]) -> bool:
     return all(d.verdict is Verdict.PASS for d in decisions)
 

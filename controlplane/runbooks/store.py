@@ -3,6 +3,10 @@
 Transitions are compare-and-set UPDATEs (`WHERE state IN (...)`), so two workers, two approvers
 or a restarted process can never move one execution twice; a step row is written before the
 step acts, so a restart knows exactly which step was in flight.
+
+An alert-triggered execution also records where its alert's episode is (`Resolution`), so a
+restarted process knows which executions still wait for their alert to resolve and whose
+`on_resolved` steps are due or were in flight: that memory must not live only in a process.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class State(StrEnum):
     PENDING_APPROVAL = "pending_approval"
     RUNNING = "running"
     VERIFYING = "verifying"
+    ROLLING_BACK = "rolling_back"  # a step or the verification failed; undoing (resumable)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
@@ -33,6 +38,20 @@ class State(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     SHADOWED = "shadowed"  # shadow mode: planned and guarded, nothing called
+    ABORTED = "aborted"  # resumed after a restart into a kill switch or maintenance window
+
+
+class Resolution(StrEnum):
+    """Where the triggering alert's episode is, for an alert-triggered execution (None for
+    manual runs and refusals). One execution per runbook per episode: while AWAITING, the
+    same alert firing again (after a restart, with a new activeAt) is that execution's."""
+
+    AWAITING = "awaiting"  # the alert still fires, as far as the control plane knows
+    RESOLVED = "resolved"  # it resolved; on_resolved is due once the execution succeeded
+    ON_RESOLVED = "on_resolved"  # on_resolved claimed and running (resumed after a restart)
+    DONE = "done"  # the episode is over: on_resolved ran, or there was nothing to follow up
+    FAILED = "failed"  # an on_resolved step failed
+    ABORTED = "aborted"  # on_resolved resumed into a kill switch or maintenance window
 
 
 FINAL = frozenset(
@@ -44,6 +63,7 @@ FINAL = frozenset(
         State.REJECTED,
         State.EXPIRED,
         State.SHADOWED,
+        State.ABORTED,
     }
 )
 ACTIVE = frozenset(State) - FINAL
@@ -69,6 +89,8 @@ executions = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("deadline", sa.Float, nullable=True),  # approval expiry or verification deadline
     sa.Column("resolved_done", sa.Boolean, nullable=False, default=False),
+    sa.Column("resolution", sa.String(20), nullable=True, index=True),
+    sa.Column("alert_source", sa.String(20), nullable=True),  # rules | external
 )
 steps = sa.Table(
     "execution_steps",
@@ -105,11 +127,14 @@ class Execution:
     updated_at: float
     deadline: float | None
     resolved_done: bool
+    resolution: Resolution | None = None
+    alert_source: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             **{k: getattr(self, k) for k in self.__dataclass_fields__},
             "state": self.state.value,
+            "resolution": self.resolution.value if self.resolution else None,
             "labels": dict(self.labels),
             "params": dict(self.params),
             "approvals": [dict(a) for a in self.approvals],
@@ -149,6 +174,8 @@ class ExecutionStore:
         dry_run: bool = False,
         reason: str = "",
         deadline: float | None = None,
+        resolution: Resolution | None = None,
+        alert_source: str | None = None,
     ) -> Execution:
         now = self._clock()
         row = dict(
@@ -170,6 +197,8 @@ class ExecutionStore:
             updated_at=now,
             deadline=deadline,
             resolved_done=False,
+            resolution=resolution.value if resolution else None,
+            alert_source=alert_source,
         )
         with self._engine.begin() as conn:
             conn.execute(executions.insert().values(**row))
@@ -187,10 +216,16 @@ class ExecutionStore:
         runbook: str | None = None,
         since: float | None = None,
         limit: int = 200,
+        fingerprint: str | None = None,
+        resolutions: Iterable[Resolution] | None = None,
     ) -> list[Execution]:
         query = sa.select(executions).order_by(executions.c.created_at.desc()).limit(limit)
         if states is not None:
             query = query.where(executions.c.state.in_([s.value for s in states]))
+        if fingerprint is not None:
+            query = query.where(executions.c.alert_fingerprint == fingerprint)
+        if resolutions is not None:
+            query = query.where(executions.c.resolution.in_([r.value for r in resolutions]))
         if runbook is not None:
             query = query.where(executions.c.runbook == runbook)
         if since is not None:
@@ -211,6 +246,21 @@ class ExecutionStore:
                 executions.update()
                 .where(executions.c.id == execution_id)
                 .where(executions.c.state.in_([s.value for s in from_states]))
+                .values(**values)
+            )
+        return done.rowcount == 1
+
+    def resolve(
+        self, execution_id: str, from_: Iterable[Resolution], to: Resolution, **fields: Any
+    ) -> bool:
+        """Move the alert episode's state, compare-and-set as `transition`: of the resolved
+        event, the restart's sweep and the executor's finish, exactly one claims on_resolved."""
+        values = {**fields, "resolution": to.value, "updated_at": self._clock()}
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                executions.update()
+                .where(executions.c.id == execution_id)
+                .where(executions.c.resolution.in_([r.value for r in from_]))
                 .values(**values)
             )
         return done.rowcount == 1
@@ -336,6 +386,8 @@ def _execution(row: Mapping[str, Any]) -> Execution:
         updated_at=row["updated_at"],
         deadline=row["deadline"],
         resolved_done=bool(row["resolved_done"]),
+        resolution=Resolution(row["resolution"]) if row.get("resolution") else None,
+        alert_source=row.get("alert_source"),
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,17 +50,24 @@ class FakeAdmin:
         return app
 
 
-@pytest.fixture
-def admin() -> Iterator[FakeAdmin]:
+@contextlib.contextmanager
+def served_admin() -> Iterator[FakeAdmin]:
     fake = FakeAdmin()
     server = make_server("127.0.0.1", 0, fake.app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for it, at every test's teardown (0.5 s by default)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_port}"
     yield fake
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def admin() -> Iterator[FakeAdmin]:
+    with served_admin() as fake:
+        yield fake
 
 
 class FakeQuerier:
