@@ -208,7 +208,9 @@ def _with_pipeline(
         finally:
             components.stop()
 
-    combined = dataclasses.replace(components, start=start, stop=stop, interrupt=cycle.interrupt)
+    combined = dataclasses.replace(
+        components, start=start, stop=stop, interrupt=cycle.interrupt, reload=cycle.reload
+    )
     return combined, (*blueprints, *cycle.blueprints)
 
 

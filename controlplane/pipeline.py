@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from controlplane import migrations
 from controlplane.api import notify as notify_api
+from controlplane.api import reload as reload_api
 from controlplane.api import rules as rules_api
 from controlplane.api import runbooks as runbooks_api
 from controlplane.api import slo as slo_api
@@ -44,11 +44,10 @@ from controlplane.notify.handover import to_dispatcher
 from controlplane.notify.runner import DispatcherRunner
 from controlplane.notify.service import build_notify
 from controlplane.promql.results import Querier
+from controlplane.reload import build_reloader, rule_groups, slo_specs
 from controlplane.rules.alerting import Alert as RuleAlert
 from controlplane.rules.group import Sink
-from controlplane.rules.load import load_files, parse_text, rule_files
 from controlplane.rules.manager import RuleManager
-from controlplane.rules.model import RuleGroup
 from controlplane.runbooks import crashpoint
 from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownRequested
 from controlplane.runbooks.engine import AlertEvent, Remediator
@@ -57,7 +56,7 @@ from controlplane.runbooks.load import load_runbooks
 from controlplane.runbooks.recovery import settled_alerts
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
-from controlplane.slo import SLOSpec, generate_rule_file, known_alerts, load_specs
+from controlplane.slo import SLO, known_alerts
 
 log = logging.getLogger(__name__)
 RESEND_DELAY_MS = 5_000
@@ -72,6 +71,8 @@ class Pipeline:
     start: Callable[[], None]
     stop: Callable[[], None]
     interrupt: Callable[[], None]  # quick: executions stop where they are (resumed at start)
+    reload: Callable[[], None]  # SIGHUP and POST /-/reload: all files or nothing
+    slos: list[SLO]  # read by the SLO API and the dashboards; a reload replaces its contents
 
 
 class RemediationWorker:
@@ -218,6 +219,9 @@ def build_pipeline(
     specs = slo_specs(config.rules_dir)
     rules.update(rule_groups(config.rules_dir, specs))
     slos = [slo for spec in specs for slo in spec.slos]
+    reloader = build_reloader(
+        config, rules=rules, remediator=remediator, notify=notify, slos=slos, registry=registry
+    )
     blueprints = (
         rules_api.create_blueprint(rules),
         notify_api.create_blueprint(
@@ -230,6 +234,7 @@ def build_pipeline(
         ),
         runbooks_bp,
         slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
+        reload_api.create_blueprint(reloader.reload, api_token=token),
     )
     start, stop = _lifecycle(db, executor, worker, notify.runner, rules, anchorer)
     return Pipeline(
@@ -239,6 +244,8 @@ def build_pipeline(
         start=start,
         stop=stop,
         interrupt=worker.interrupt,
+        reload=reloader.reload,
+        slos=slos,
     )
 
 
@@ -342,24 +349,6 @@ def interruptible_sleep(stopping: threading.Event, seconds: float) -> None:
     """The executions' sleep: wakes at once, and stops the execution, on shutdown."""
     if stopping.wait(seconds):
         raise ShutdownRequested("control plane stopping")
-
-
-def slo_specs(rules_dir: Path) -> list[SLOSpec]:
-    """The SLO specs of `rules_dir/slo/`, if it has one."""
-    slo_dir = rules_dir / "slo"
-    return load_specs(slo_dir) if slo_dir.is_dir() else []
-
-
-def rule_groups(rules_dir: Path, specs: Sequence[SLOSpec] | None = None) -> list[RuleGroup]:
-    """The rule files under `rules_dir` and the rules generated from its `slo/` specs (`specs`
-    when the caller loaded them already)."""
-    files, _not_rules = rule_files([rules_dir])
-    groups = load_files(files)
-    specs = slo_specs(rules_dir) if specs is None else specs
-    if specs:
-        where = f"{rules_dir / 'slo'} (generated)"
-        groups += parse_text(generate_rule_file(specs), where)
-    return groups
 
 
 def _submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], Any]], Any]:

@@ -151,8 +151,8 @@ def _in_background(work: Callable[[], None], name: str) -> None:
     def run() -> None:
         try:
             work()
-        except ControlPlaneError:
-            pass  # the reloader logged which file and field
+        except ControlPlaneError as exc:
+            log.error("%s failed: %s", name, exc)
         except Exception:  # a bug in one reload must not take the server down
             log.exception("%s failed", name)
 

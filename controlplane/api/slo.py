@@ -44,7 +44,6 @@ def create_blueprint(
     clock: Callable[[], float] = time.time,
 ) -> Blueprint:
     bp = Blueprint("slos", __name__)
-    by_id = {slo.id: slo for slo in slos}
 
     @bp.errorhandler(_Problem)
     def _problem(exc: _Problem) -> Response:
@@ -71,9 +70,10 @@ def create_blueprint(
 
     @bp.get("/api/v1/slos/<slo_id>")
     def _one(slo_id: str) -> Response:
-        slo = by_id.get(slo_id)
+        # looked up per request: a reload replaces the list's contents
+        slo = next((s for s in slos if s.id == slo_id), None)
         if slo is None:
-            known = ", ".join(sorted(by_id)) or "none"
+            known = ", ".join(sorted(s.id for s in slos)) or "none"
             raise _Problem(404, "not_found", f"no SLO {slo_id!r}; known: {known}")
         at_ms, (found,) = statuses([slo])
         return _json({"time_ms": at_ms, **found.as_json()})

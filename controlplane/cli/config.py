@@ -18,7 +18,7 @@ from controlplane.cli.runbooks import check_runbook
 from controlplane.config import Config, load_config
 from controlplane.errors import ConfigError
 from controlplane.notify.routing import load_routing
-from controlplane.pipeline import rule_groups, slo_specs
+from controlplane.reload import rule_groups, slo_specs
 from controlplane.slo import known_alerts
 
 

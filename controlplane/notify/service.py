@@ -38,6 +38,7 @@ class Notify:
     dispatcher: Dispatcher
     silences: SilenceStore
     runner: DispatcherRunner
+    context: BuildContext  # what a reload builds the new receivers' integrations with
 
 
 def build_notify(
@@ -74,4 +75,5 @@ def build_notify(
         dispatcher=dispatcher,
         silences=silences,
         runner=DispatcherRunner(dispatcher, clock=clock),
+        context=ctx,
     )

@@ -82,6 +82,15 @@ class Remediator:
         )
         self._recovery = Recovery(self.runbooks, store, audit, self._executor, submit=submit)
 
+    def replace_runbooks(self, runbooks: Sequence[Runbook]) -> None:
+        """A reload. The dict is shared (recovery reads it) and read by other threads: it is
+        changed in place, one atomic operation at a time; executions in flight keep the
+        Runbook they started with."""
+        fresh = {rb.name: rb for rb in runbooks}
+        self.runbooks.update(fresh)
+        for name in set(self.runbooks) - set(fresh):
+            self.runbooks.pop(name, None)
+
     @property
     def budget(self) -> tuple[int, float]:
         """(max automated actions, window in seconds) across all runbooks."""
@@ -94,7 +103,7 @@ class Remediator:
             self._recovery.alert_resolved(alert.fingerprint)
             return []
         started = []
-        for rb in self.runbooks.values():
+        for rb in tuple(self.runbooks.values()):  # a snapshot: a reload may swap them
             if rb.mode is Mode.MANUAL or rb.trigger is None or not rb.trigger.matches(alert.labels):
                 continue
             if self._already_handled(rb, alert):
@@ -307,7 +316,7 @@ class Remediator:
 
     def _situation(self, exclude: str | None = None) -> guards.Situation:
         return situation.build(
-            self.runbooks.values(),
+            tuple(self.runbooks.values()),
             self._store,
             self._switches,
             self._fleet,
