@@ -53,6 +53,7 @@ from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownR
 from controlplane.runbooks.engine import AlertEvent, Remediator
 from controlplane.runbooks.fleet import FleetReader
 from controlplane.runbooks.load import load_runbooks
+from controlplane.runbooks.metrics import RemediationCollector
 from controlplane.runbooks.recovery import settled_alerts
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
@@ -189,7 +190,14 @@ def build_pipeline(
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
     audit, anchorer = _audit(config, db, registry, clock)
     worker, remediator, runbooks_bp = _remediation(
-        config, querier=querier, db=db, token=token, clock=clock, executor=executor, audit=audit
+        config,
+        querier=querier,
+        db=db,
+        token=token,
+        clock=clock,
+        executor=executor,
+        audit=audit,
+        registry=registry,
     )
     notify = build_notify(
         routing=config.routing_file,
@@ -288,6 +296,7 @@ def _remediation(
     clock: Callable[[], float],
     executor: ThreadPoolExecutor,
     audit: AuditLog,
+    registry: CollectorRegistry,
 ) -> tuple[RemediationWorker, Remediator, Blueprint]:
     """Runbooks, their stores and their worker, acting on the aggregator the config names."""
     automation = config.automation
@@ -321,6 +330,7 @@ def _remediation(
         crash=crashpoint.from_env(),  # a no-op unless CONTROLPLANE_TEST_HOOKS=1
     )
     worker = RemediationWorker(remediator, clock=clock, stopping=stopping)
+    registry.register(RemediationCollector(store, switches, lambda: remediator.budget, db, clock))
     blueprint = runbooks_api.create_blueprint(
         remediator,
         store,
