@@ -5,6 +5,7 @@ One engine per process, created here so every table owner gets the same pragmas 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 DEFAULT_URL = "sqlite:///var/controlplane.db"
+DEMO_URL = "sqlite:///var/demo/controlplane.db"  # `controlplane demo`'s, from the project dir
+
+
+def reading_url(env: Mapping[str, str]) -> str:
+    """The database a verb that only reads should open: $CONTROLPLANE_DATABASE_URL, else the
+    default file if it exists, else the running demo's (so `controlplane audit verify` from
+    the project directory finds the demo's log), else the default."""
+    if env.get("CONTROLPLANE_DATABASE_URL"):
+        return env["CONTROLPLANE_DATABASE_URL"]
+    for url in (DEFAULT_URL, DEMO_URL):
+        if Path(url.removeprefix("sqlite:///")).is_file():
+            return url
+    return DEFAULT_URL
 
 
 def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:

@@ -10,7 +10,8 @@ deleted from the end together with a rewritten head row go unnoticed: nothing le
 database disagrees. `export` writes JSON lines (a header saying how to verify, one line per
 event with what its hash covers, an end line) for regulators and postmortems. Times are
 RFC3339, unix seconds, `now` or `now-1h`. The database is `--url`, else
-$CONTROLPLANE_DATABASE_URL, else the default SQLite file, as `controlplane db` finds it.
+$CONTROLPLANE_DATABASE_URL, else var/controlplane.db, else the demo's var/demo/controlplane.db
+(run from the project directory); it is never created.
 
 Exit 0: the log verifies; 1: it does not (tampered); 2: usage or I/O errors (an unreadable
 anchor file, an unreachable database or Prometheus).
@@ -45,7 +46,7 @@ from controlplane.audit import (
     rfc3339,
 )
 from controlplane.cli.query import parse_when
-from controlplane.db import DEFAULT_URL, create_engine
+from controlplane.db import create_engine, reading_url
 
 INFO_METRIC = "controlplane_audit_head_info"
 SEQ_METRIC = "controlplane_audit_head_sequence"
@@ -98,8 +99,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _url_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
-        default=os.environ.get("CONTROLPLANE_DATABASE_URL", DEFAULT_URL),
-        help="the control plane's database (default $CONTROLPLANE_DATABASE_URL or %(default)s)",
+        default=reading_url(os.environ),
+        help="the control plane's database (default $CONTROLPLANE_DATABASE_URL, else "
+        "var/controlplane.db, else the demo's var/demo/controlplane.db: %(default)s)",
     )
 
 

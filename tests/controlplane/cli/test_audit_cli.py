@@ -254,3 +254,18 @@ def test_prometheus_keeps_the_head_the_database_lost(
     assert "has no controlplane_audit_head_sequence" in capsys.readouterr().err
     assert main([*argv, "--selector", "job=="]) == 2
     assert "refused" in capsys.readouterr().err
+
+
+def test_reading_verbs_find_the_demos_database_from_the_project_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controlplane.db import DEFAULT_URL, DEMO_URL, reading_url
+
+    monkeypatch.chdir(tmp_path)
+    assert reading_url({}) == DEFAULT_URL  # nothing there: the default, never created
+    (tmp_path / "var" / "demo").mkdir(parents=True)
+    (tmp_path / "var" / "demo" / "controlplane.db").touch()
+    assert reading_url({}) == DEMO_URL
+    (tmp_path / "var" / "controlplane.db").touch()
+    assert reading_url({}) == DEFAULT_URL
+    assert reading_url({"CONTROLPLANE_DATABASE_URL": "sqlite:///x.db"}) == "sqlite:///x.db"
