@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from flask import Blueprint, Flask, Response, g, request
@@ -51,6 +51,9 @@ from controlplane.promql.results import Querier, QueryResult
 from controlplane.remote.prometheus import RemotePrometheus
 from controlplane.tsdb.checkpoint import Checkpointer
 from controlplane.tsdb.store import Store
+
+if TYPE_CHECKING:
+    from controlplane.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 EXTENSION = "controlplane"
@@ -149,10 +152,13 @@ def create_app(
     With the config's own components, `pipeline` adds rules, notifications and runbooks."""
     config = config if config is not None else load_config()
     registry = registry if registry is not None else CollectorRegistry()
+    mount_dash: Callable[[Flask], object] | None = None  # the dashboards, with the pipeline
     if components is None:
         components = build_components(config, registry=registry, clock=clock, session=session)
         if pipeline:
-            components, blueprints = _with_pipeline(config, components, registry, clock, blueprints)
+            components, blueprints, mount_dash = _with_pipeline(
+                config, components, registry, clock, blueprints
+            )
     plane = ControlPlane(config, components, registry)
     app = Flask("controlplane")
     # werkzeug refuses a larger body (413) before anything reads it, chunked ones included
@@ -170,6 +176,8 @@ def create_app(
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    if mount_dash is not None:
+        mount_dash(app)  # /dash/: Dash on this same Flask server
     app.register_blueprint(docs.create_blueprint(config.docs_dir))
     _install_metrics(app, registry, components.backend)
     _install_probes(app, plane)
@@ -183,9 +191,10 @@ def _with_pipeline(
     registry: CollectorRegistry,
     clock: Callable[[], float],
     blueprints: Sequence[Blueprint],
-) -> tuple[Components, Sequence[Blueprint]]:
+) -> tuple[Components, Sequence[Blueprint], Callable[[Flask], object]]:
     """Rules, notification routing and runbooks over the components' querier. In remote mode
-    recording-rule output and ALERTS stay in a small local store: the remote is read-only."""
+    recording-rule output and ALERTS stay in a small local store: the remote is read-only.
+    The third value mounts the dashboards, which read the pipeline's read models."""
     from controlplane.pipeline import build_pipeline
 
     sink = components.store or Store(retention_ms=3_600_000)
@@ -211,7 +220,35 @@ def _with_pipeline(
     combined = dataclasses.replace(
         components, start=start, stop=stop, interrupt=cycle.interrupt, reload=cycle.reload
     )
-    return combined, (*blueprints, *cycle.blueprints)
+    mount = functools.partial(
+        _mount_dash, config=config, cycle=cycle, querier=components.querier, clock=clock
+    )
+    return combined, (*blueprints, *cycle.blueprints), mount
+
+
+def _mount_dash(
+    app: Flask,
+    *,
+    config: Config,
+    cycle: Pipeline,
+    querier: Querier,
+    clock: Callable[[], float],
+) -> object:
+    """The dashboards at /dash/, reading the querier and the pipeline's read models only."""
+    from dashboards import ReadModels, create_dash
+
+    reads = ReadModels(
+        querier=querier,
+        slos=cycle.slos,  # the live list: a reload shows
+        alerts=cycle.rules.alerts,
+        executions=cycle.executions,
+        automation=cycle.switches,
+        audit=cycle.audit,
+        budget=cycle.remediator.budget,
+        runbooks=tuple(cycle.remediator.runbooks),
+        clock=clock,
+    )
+    return create_dash(app, reads=reads)
 
 
 def build_components(

@@ -74,6 +74,9 @@ class Pipeline:
     interrupt: Callable[[], None]  # quick: executions stop where they are (resumed at start)
     reload: Callable[[], None]  # SIGHUP and POST /-/reload: all files or nothing
     slos: list[SLO]  # read by the SLO API and the dashboards; a reload replaces its contents
+    executions: ExecutionStore  # the read models the dashboards show
+    switches: Switches
+    audit: AuditLog
 
 
 class RemediationWorker:
@@ -189,7 +192,7 @@ def build_pipeline(
     token = config.api_token or _no_writes_token()
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
     audit, anchorer = _audit(config, db, registry, clock)
-    worker, remediator, runbooks_bp = _remediation(
+    worker, remediator, runbooks_bp, (store, switches) = _remediation(
         config,
         querier=querier,
         db=db,
@@ -254,6 +257,9 @@ def build_pipeline(
         interrupt=worker.interrupt,
         reload=reloader.reload,
         slos=slos,
+        executions=store,
+        switches=switches,
+        audit=audit,
     )
 
 
@@ -297,7 +303,7 @@ def _remediation(
     executor: ThreadPoolExecutor,
     audit: AuditLog,
     registry: CollectorRegistry,
-) -> tuple[RemediationWorker, Remediator, Blueprint]:
+) -> tuple[RemediationWorker, Remediator, Blueprint, tuple[ExecutionStore, Switches]]:
     """Runbooks, their stores and their worker, acting on the aggregator the config names."""
     automation = config.automation
     targets = AggregatorTargets(
@@ -340,7 +346,7 @@ def _remediation(
         clock=clock,
         max_maintenance_s=automation.maintenance_max_duration_s,
     )
-    return worker, remediator, blueprint
+    return worker, remediator, blueprint, (store, switches)
 
 
 def _audit(

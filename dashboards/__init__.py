@@ -1,1 +1,60 @@
-"""Dash dashboards, mounted by the control plane at /dash/. They read; they never act."""
+"""Dash dashboards, mounted by the control plane at /dash/. They read; they never act.
+
+    create_dash(flask_app, reads=ReadModels(...))   # controlplane.app.create_app does this
+
+    reads.py       ReadModels: the control plane's read interfaces, passed in
+    view.py        the view in the URL (time range, refresh), steps of at most 1,000 points
+    queries.py     the PromQL each panel runs
+    activity.py    alerts, executions, automation, audit: data functions
+    slos.py        SLO rows, burn rates, budget in events, exhaustion: data functions
+    figures.py     data -> plotly figure, pure
+    panels.py, slo_panels.py, audit_panels.py    data -> components, pure
+    shell.py       navigation, time range picker, auto-refresh, light and dark
+    pages/         one module per page: `dash.register_page`, a `layout`, small callbacks
+                   that call one data function and one figure or panel function
+
+Every script and stylesheet is served from the control plane itself (Dash's and
+dash-mantine-components' bundles, whose CSS ships inside their JavaScript): nothing is
+fetched from elsewhere at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from flask import Flask
+
+from dashboards import shell
+from dashboards.reads import EXTENSION, ReadModels
+
+__all__ = ["PREFIX", "ReadModels", "create_dash"]
+
+PREFIX = "/dash/"
+
+
+def create_dash(server: Flask, *, reads: ReadModels, prefix: str = PREFIX) -> dash.Dash:
+    """Mount the dashboards on `server` under `prefix`; the pages read `reads` only."""
+    server.extensions[EXTENSION] = reads
+    options: dict[str, Any] = {"server": server, "update_title": None}  # typed narrower than used
+    app = dash.Dash(
+        __name__,
+        url_base_pathname=prefix,
+        use_pages=True,
+        pages_folder="pages",
+        assets_folder="assets",
+        serve_locally=True,
+        title="Casino control plane",
+        suppress_callback_exceptions=True,
+        **options,
+    )
+    app.layout = shell.layout
+    shell.install(app)
+    # Take this app's callbacks now: `dash.callback` collects them process-wide until an app
+    # first serves, and the next app built in this process must not inherit them.
+    _claim_callbacks(app)
+    return app
+
+
+def _claim_callbacks(app: Any) -> None:
+    app._setup_server()

@@ -22,7 +22,7 @@ def test_automation_state_budget_and_executions_by_state(tmp_path: Path) -> None
         runbooks_dir=ROOT / "runbooks",
         routing_file=ROOT / "config" / "routing.yml",
     )
-    app = create_app(config, registry=registry, clock=lambda: 1_800_000_000.0)
+    app = create_app(config, registry=registry)
     plane = app.extensions[EXTENSION]
     plane.start()
     try:
