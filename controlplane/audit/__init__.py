@@ -8,6 +8,8 @@ the chain alone cannot tell. The anchor file and the Prometheus that scrapes /me
 head where the database's writers cannot reach it; `verify(anchors=...)` compares.
 
 AnchorError (anchor.py): the anchor file cannot be read, or a line of it is not an anchor.
+A leaf of the tree: it imports nothing of the control plane but `errors`; runbooks, the API
+and the command line write and read it.
 """
 
 from controlplane.audit.anchor import (

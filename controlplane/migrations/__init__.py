@@ -1,4 +1,7 @@
-"""Alembic migrations of the control plane database, run in code (no alembic.ini)."""
+"""Alembic migrations of the control plane database, run in code (no alembic.ini).
+
+Beside `api` and `backtest`: imports the tables of notify, runbooks and audit it migrates.
+"""
 
 from __future__ import annotations
 
