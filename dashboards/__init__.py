@@ -25,7 +25,7 @@ from typing import Any
 import dash
 from flask import Flask
 
-from dashboards import shell
+from dashboards import guard, shell
 from dashboards.reads import EXTENSION, ReadModels
 
 __all__ = ["PREFIX", "ReadModels", "create_dash"]
@@ -53,6 +53,7 @@ def create_dash(server: Flask, *, reads: ReadModels, prefix: str = PREFIX) -> da
     # Take this app's callbacks now: `dash.callback` collects them process-wide until an app
     # first serves, and the next app built in this process must not inherit them.
     _claim_callbacks(app)
+    guard.install(server, prefix, app)
     return app
 
 

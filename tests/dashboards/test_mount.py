@@ -97,3 +97,40 @@ def test_the_overview_callbacks_answer_from_the_live_pipeline(client: FlaskClien
     assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
     text = answer.get_data(as_text=True)
     assert "action budget" in text and "active" in text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b"{not json",
+        b"[]",
+        b"{}",
+        b'{"output": "no-such.children", "inputs": []}',
+        b'{"output": "ov-automation.children", "inputs": "x"}',
+    ],
+    ids=[
+        "deep-array",
+        "deep-object",
+        "malformed",
+        "not-an-object",
+        "no-output",
+        "unknown",
+        "bad-inputs",
+    ],
+)
+def test_hostile_callback_requests_get_400_and_the_app_answers(
+    client: FlaskClient, body: bytes
+) -> None:
+    answer = client.post("/dash/_dash-update-component", data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    assert answer.get_json()["error"] == "bad_request"
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/dash/").status_code == 200
+
+
+def test_an_oversized_callback_request_gets_413(client: FlaskClient) -> None:
+    body = b'{"output": "' + b"x" * (2 << 20) + b'"}'
+    answer = client.post("/dash/_dash-update-component", data=body, content_type="application/json")
+    assert answer.status_code == 413
