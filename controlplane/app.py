@@ -15,30 +15,21 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import requests
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from werkzeug.exceptions import HTTPException
 
-from controlplane.api import docs
+from controlplane.api import docs, health
 from controlplane.api.prometheus import create_blueprint
 from controlplane.api.targets import NoTargets, TargetLister
 from controlplane.collect.manager import ScrapeManager
@@ -50,6 +41,7 @@ from controlplane.promql.limits import ParseLimits
 from controlplane.promql.results import Querier, QueryResult
 from controlplane.remote.prometheus import RemotePrometheus
 from controlplane.tsdb.checkpoint import Checkpointer
+from controlplane.tsdb.metrics import StoreCollector
 from controlplane.tsdb.store import Store
 
 if TYPE_CHECKING:
@@ -179,9 +171,9 @@ def create_app(
     if mount_dash is not None:
         mount_dash(app)  # /dash/: Dash on this same Flask server
     app.register_blueprint(docs.create_blueprint(config.docs_dir))
-    _install_metrics(app, registry, components.backend)
-    _install_probes(app, plane)
-    _install_errors(app)
+    health.install_metrics(app, registry, components.backend)
+    health.install_probes(app, plane.ready)
+    health.install_errors(app)
     return app
 
 
@@ -339,101 +331,3 @@ class EmbeddedQuerier:
         bounded = copy.copy(self.engine)
         bounded.timeout_s = min(timeout_s, self.engine.timeout_s)
         return EmbeddedQuerier(bounded)
-
-
-class StoreCollector(Collector):
-    """The store's size, read when /metrics is scraped."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def collect(self) -> Iterator[Metric]:
-        stats = self._store.stats()
-        yield GaugeMetricFamily(
-            "controlplane_store_series", "Series in the embedded store.", value=stats.series
-        )
-        samples = GaugeMetricFamily(
-            "controlplane_store_samples",
-            "Samples held by the embedded store, by where they live.",
-            labels=["part"],
-        )
-        samples.add_metric(["head"], stats.head_samples)
-        samples.add_metric(["blocks"], stats.block_samples)
-        yield samples
-        size = GaugeMetricFamily(
-            "controlplane_store_bytes",
-            "Memory used by the embedded store's arrays, by part.",
-            labels=["part"],
-        )
-        size.add_metric(["head"], stats.head_bytes)
-        size.add_metric(["blocks"], stats.block_bytes)
-        yield size
-
-
-def _install_metrics(app: Flask, registry: CollectorRegistry, backend: str) -> None:
-    requests_total = Counter(
-        "controlplane_http_requests_total",
-        "HTTP requests served by the control plane, by route and status code.",
-        ["handler", "code"],
-        registry=registry,
-    )
-    duration = Histogram(
-        "controlplane_http_request_duration_seconds",
-        "Time to answer an HTTP request, by route.",
-        ["handler"],
-        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-        registry=registry,
-    )
-    Gauge(
-        "controlplane_query_backend_info",
-        "1 for the backend that answers PromQL: embedded or remote.",
-        ["backend"],
-        registry=registry,
-    ).labels(backend).set(1)
-
-    @app.before_request
-    def _start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def _observe(response: Response) -> Response:
-        rule = request.url_rule
-        handler = rule.rule if rule is not None else "unmatched"
-        requests_total.labels(handler, str(response.status_code)).inc()
-        started = g.get("started")
-        if started is not None:
-            duration.labels(handler).observe(time.perf_counter() - started)
-        return response
-
-    @app.get("/metrics")
-    def _metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def _install_probes(app: Flask, plane: ControlPlane) -> None:
-    @app.get("/healthz")
-    def _healthz() -> Response:
-        return _json({"status": "ok"})
-
-    @app.get("/readyz")
-    def _readyz() -> Response:
-        ok, why = plane.ready()
-        return _json({"status": "ready" if ok else "not_ready", "reason": why}, 200 if ok else 503)
-
-
-def _install_errors(app: Flask) -> None:
-    """Everything outside the Prometheus API answers errors as `{"error", "message"}`."""
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return _json({"error": code, "message": exc.description}, exc.code or 500)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("%s %s failed", request.method, request.path)
-        return _json({"error": "internal", "message": f"{type(exc).__name__}: {exc}"}, 500)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from flask import Blueprint
 from prometheus_client import CollectorRegistry
@@ -42,14 +41,20 @@ from controlplane.notify.alerts import Alert as NotifyAlert
 from controlplane.notify.alerts import fingerprint
 from controlplane.notify.handover import to_dispatcher
 from controlplane.notify.runner import DispatcherRunner
-from controlplane.notify.service import build_notify
+from controlplane.notify.service import Notify, build_notify
 from controlplane.promql.results import Querier
 from controlplane.reload import build_reloader, rule_groups, slo_specs
 from controlplane.rules.alerting import Alert as RuleAlert
 from controlplane.rules.group import Sink
 from controlplane.rules.manager import RuleManager
 from controlplane.runbooks import crashpoint
-from controlplane.runbooks.act import ActionRunner, AggregatorTargets, ShutdownRequested
+from controlplane.runbooks.act import (
+    ActionRunner,
+    AggregatorTargets,
+    interruptible_sleep,
+    log_notification,
+    submitter,
+)
 from controlplane.runbooks.engine import AlertEvent, Remediator
 from controlplane.runbooks.fleet import FleetReader
 from controlplane.runbooks.load import load_runbooks
@@ -61,7 +66,6 @@ from controlplane.slo import SLO, known_alerts
 
 log = logging.getLogger(__name__)
 RESEND_DELAY_MS = 5_000
-runbook_log = logging.getLogger("controlplane.runbooks")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,25 +212,9 @@ def build_pipeline(
         registry=registry,
         external_url=config.external_url,
     )
-    to_notify = to_dispatcher(notify.dispatcher.put, external_url=config.external_url)
-
-    def on_alerts(alerts: Sequence[RuleAlert]) -> None:
-        to_notify(alerts)
-        worker.rule_alerts(alerts)
-
-    # Re-sent every 5s rather than Prometheus's 1m: the dispatcher's group timing still
-    # decides what reaches people, and a refused runbook gets its next chance in seconds.
-    rules = RuleManager(
-        querier=querier,
-        sink=sink,
-        restore_source=restore_source,
-        on_alerts=on_alerts,
-        registry=registry,
-        clock=clock,
-        external_url=config.external_url,
-        resend_delay_ms=RESEND_DELAY_MS,
+    rules = _rule_manager(
+        config, querier, sink, restore_source, registry, clock, notify=notify, worker=worker
     )
-    worker.follow_rules(rules)
     specs = slo_specs(config.rules_dir)
     rules.update(rule_groups(config.rules_dir, specs))
     slos = [slo for spec in specs for slo in spec.slos]
@@ -239,7 +227,7 @@ def build_pipeline(
             dispatcher=notify.dispatcher,
             silences=notify.silences,
             api_token=token,
-            on_ingest=worker.external_alerts,
+            on_ingest=worker.external_alerts,  # external alerts trigger runbooks too
             audit=audit,
             max_silence=timedelta(seconds=config.silence_max_duration_s),
         ),
@@ -261,6 +249,40 @@ def build_pipeline(
         switches=switches,
         audit=audit,
     )
+
+
+def _rule_manager(
+    config: Config,
+    querier: Querier,
+    sink: Sink,
+    restore_source: SeriesSource | None,
+    registry: CollectorRegistry,
+    clock: Callable[[], float],
+    *,
+    notify: Notify,
+    worker: RemediationWorker,
+) -> RuleManager:
+    """The rule manager, whose alerts go to both the notifications and the runbooks."""
+    to_notify = to_dispatcher(notify.dispatcher.put, external_url=config.external_url)
+
+    def on_alerts(alerts: Sequence[RuleAlert]) -> None:
+        to_notify(alerts)
+        worker.rule_alerts(alerts)
+
+    # Re-sent every 5s rather than Prometheus's 1m: the dispatcher's group timing still
+    # decides what reaches people, and a refused runbook gets its next chance in seconds.
+    rules = RuleManager(
+        querier=querier,
+        sink=sink,
+        restore_source=restore_source,
+        on_alerts=on_alerts,
+        registry=registry,
+        clock=clock,
+        external_url=config.external_url,
+        resend_delay_ms=RESEND_DELAY_MS,
+    )
+    worker.follow_rules(rules)
+    return rules
 
 
 def _lifecycle(
@@ -315,7 +337,7 @@ def _remediation(
     runner = ActionRunner(
         targets,
         querier,
-        notify=_log_notification,
+        notify=log_notification,
         clock=clock,
         sleep=functools.partial(interruptible_sleep, stopping),
     )
@@ -328,9 +350,9 @@ def _remediation(
         audit,
         runner,
         fleet=FleetReader(targets),
-        notify=_log_notification,
+        notify=log_notification,
         clock=clock,
-        submit=_submitter(executor),
+        submit=submitter(executor),
         budget_max_actions=automation.budget_max_actions,
         budget_window_s=automation.budget_window_s,
         crash=crashpoint.from_env(),  # a no-op unless CONTROLPLANE_TEST_HOOKS=1
@@ -359,34 +381,6 @@ def _audit(
     anchorer = Anchorer(audit, path, interval_s=config.audit.anchor_interval_s, clock=clock)
     registry.register(HeadCollector(audit, anchorer))
     return audit, anchorer
-
-
-def interruptible_sleep(stopping: threading.Event, seconds: float) -> None:
-    """The executions' sleep: wakes at once, and stops the execution, on shutdown."""
-    if stopping.wait(seconds):
-        raise ShutdownRequested("control plane stopping")
-
-
-def _submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], Any]], Any]:
-    def submit(fn: Callable[[], Any]) -> Any:
-        future = executor.submit(fn)
-        future.add_done_callback(_report)
-        return future
-
-    return submit
-
-
-def _report(future: Any) -> None:
-    exc = future.exception() if not future.cancelled() else None
-    if isinstance(exc, ShutdownRequested):
-        runbook_log.info("execution paused for shutdown; it resumes at the next start")
-    elif exc is not None:
-        runbook_log.error("execution crashed: %r", exc)
-
-
-def _log_notification(severity: str, message: str, context: Any) -> None:
-    level = {"critical": logging.ERROR, "warning": logging.WARNING}.get(severity, logging.INFO)
-    runbook_log.log(level, "%s %s", message, dict(context) if context else "")
 
 
 def _no_writes_token() -> str:

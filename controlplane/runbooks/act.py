@@ -8,8 +8,11 @@ instead of acting twice.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,3 +185,35 @@ def _json(resp: requests.Response) -> Any:
         return resp.json()
     except ValueError:
         return resp.text[:500]
+
+
+# -- how executions run in the control plane: on a pool, sleeping until shutdown ------------
+_runbook_log = logging.getLogger("controlplane.runbooks")
+
+
+def interruptible_sleep(stopping: threading.Event, seconds: float) -> None:
+    """The executions' sleep: wakes at once, and stops the execution, on shutdown."""
+    if stopping.wait(seconds):
+        raise ShutdownRequested("control plane stopping")
+
+
+def submitter(executor: ThreadPoolExecutor) -> Callable[[Callable[[], Any]], Any]:
+    def submit(fn: Callable[[], Any]) -> Any:
+        future = executor.submit(fn)
+        future.add_done_callback(_report)
+        return future
+
+    return submit
+
+
+def _report(future: Any) -> None:
+    exc = future.exception() if not future.cancelled() else None
+    if isinstance(exc, ShutdownRequested):
+        _runbook_log.info("execution paused for shutdown; it resumes at the next start")
+    elif exc is not None:
+        _runbook_log.error("execution crashed: %r", exc)
+
+
+def log_notification(severity: str, message: str, context: Any) -> None:
+    level = {"critical": logging.ERROR, "warning": logging.WARNING}.get(severity, logging.INFO)
+    _runbook_log.log(level, "%s %s", message, dict(context) if context else "")
