@@ -262,6 +262,9 @@ def _targets_from_env(raw: str, name: str) -> list[dict[str, str]]:
     return targets
 
 
+_Get = Callable[[str, Callable[[Any, str], Any], Any], Any]
+
+
 def _build(settings: Mapping[str, _Setting]) -> Config:
     def get(key: str, convert: Callable[[Any, str], Any], default: Any) -> Any:
         setting = settings.get(key)
@@ -279,16 +282,7 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         else ()
     )
     return Config(
-        server=ServerConfig(
-            host=get("server.host", values.text, base.server.host),
-            port=get("server.port", values.port, base.server.port),
-            max_body_bytes=get(
-                "server.max_body_bytes", values.positive_int, base.server.max_body_bytes
-            ),
-            shutdown_timeout_s=get(
-                "server.shutdown_timeout", values.duration, base.server.shutdown_timeout_s
-            ),
-        ),
+        server=_server(get, base),
         scrape=ScrapeConfig(interval_s=scrape_interval, timeout_s=scrape_timeout, targets=targets),
         store=StoreConfig(
             retention_s=get("store.retention", values.duration, base.store.retention_s),
@@ -299,17 +293,7 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
                 "store.checkpoint_interval", values.duration, base.store.checkpoint_interval_s
             ),
         ),
-        query=QueryConfig(
-            lookback_s=get("query.lookback", values.duration, base.query.lookback_s),
-            timeout_s=get("query.timeout", values.duration, base.query.timeout_s),
-            max_samples=get("query.max_samples", values.positive_int, base.query.max_samples),
-            prometheus_url=get("query.prometheus_url", values.opt_base_url, None),
-            max_length=get("query.max_length", values.positive_int, base.query.max_length),
-            max_depth=get("query.max_depth", values.query_depth, base.query.max_depth),
-            max_concurrency=get(
-                "query.max_concurrency", values.positive_int, base.query.max_concurrency
-            ),
-        ),
+        query=_query(get, base),
         api_token=get("api_token", values.opt_text, None),
         database_url=get("database_url", values.text, base.database_url),
         rules_dir=get("rules_dir", values.path, base.rules_dir),
@@ -317,18 +301,7 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         routing_file=get("routing_file", values.path, base.routing_file),
         docs_dir=get("docs_dir", values.path, base.docs_dir),
         external_url=get("external_url", values.text, base.external_url),
-        automation=AutomationConfig(
-            frontdoor_url=get("automation.frontdoor_url", values.opt_base_url, None),
-            region_urls=get("automation.region_urls", values.region_urls, ()),
-            aggregator_token=get("automation.aggregator_token", values.opt_text, None),
-            budget_max_actions=get("automation.budget_max_actions", values.positive_int, 20),
-            budget_window_s=get("automation.budget_window", values.duration, 600.0),
-            maintenance_max_duration_s=get(
-                "automation.maintenance_max_duration",
-                values.positive_duration,
-                base.automation.maintenance_max_duration_s,
-            ),
-        ),
+        automation=_automation(get, base),
         audit=AuditConfig(
             anchor_path=get("audit.anchor_path", values.opt_path, None),
             anchor_interval_s=get(
@@ -337,5 +310,47 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         ),
         silence_max_duration_s=get(
             "silence_max_duration", values.positive_duration, base.silence_max_duration_s
+        ),
+    )
+
+
+def _server(get: _Get, base: Config) -> ServerConfig:
+    return ServerConfig(
+        host=get("server.host", values.text, base.server.host),
+        port=get("server.port", values.port, base.server.port),
+        max_body_bytes=get(
+            "server.max_body_bytes", values.positive_int, base.server.max_body_bytes
+        ),
+        shutdown_timeout_s=get(
+            "server.shutdown_timeout", values.duration, base.server.shutdown_timeout_s
+        ),
+    )
+
+
+def _query(get: _Get, base: Config) -> QueryConfig:
+    return QueryConfig(
+        lookback_s=get("query.lookback", values.duration, base.query.lookback_s),
+        timeout_s=get("query.timeout", values.duration, base.query.timeout_s),
+        max_samples=get("query.max_samples", values.positive_int, base.query.max_samples),
+        prometheus_url=get("query.prometheus_url", values.opt_base_url, None),
+        max_length=get("query.max_length", values.positive_int, base.query.max_length),
+        max_depth=get("query.max_depth", values.query_depth, base.query.max_depth),
+        max_concurrency=get(
+            "query.max_concurrency", values.positive_int, base.query.max_concurrency
+        ),
+    )
+
+
+def _automation(get: _Get, base: Config) -> AutomationConfig:
+    return AutomationConfig(
+        frontdoor_url=get("automation.frontdoor_url", values.opt_base_url, None),
+        region_urls=get("automation.region_urls", values.region_urls, ()),
+        aggregator_token=get("automation.aggregator_token", values.opt_text, None),
+        budget_max_actions=get("automation.budget_max_actions", values.positive_int, 20),
+        budget_window_s=get("automation.budget_window", values.duration, 600.0),
+        maintenance_max_duration_s=get(
+            "automation.maintenance_max_duration",
+            values.positive_duration,
+            base.automation.maintenance_max_duration_s,
         ),
     )
