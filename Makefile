@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/aggregator.py
 	$(BIN)/python benchmarks/alert_latency.py
 	$(BIN)/python benchmarks/mttr.py
+	$(BIN)/python benchmarks/hostile.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

@@ -83,6 +83,10 @@ class Evaluator:
             raise EvalError(f"unsupported expression {str(node)!r}")
         held = self.samples  # what the caller holds already (the operands it evaluated)
         value = handler(node, steps)
+        # and on the way out: one long vectorised step may run past the deadline, and a query
+        # past it is a timeout, never an answer that arrives late
+        if self.clock() > self.deadline:
+            raise QueryTimeout(TIMED_OUT)
         size = _size(value)
         if value is not self._last:  # a pass-through such as (x) holds nothing new
             self.reserve(size)

@@ -113,11 +113,18 @@ def test_any_body_is_answered_2xx_or_4xx(client: FlaskClient, path: str, body: b
         (b'{"a": [1, {"b": []}]}', 4),
         (b'"[[[[[["', 0),  # brackets inside a string do not nest
         (b'["\\"[[[", [1]]', 2),  # nor after an escaped quote
-        (b"[" * 100, 65),  # counting stops past the limit
+        (b"[" * 100 + b"]" * 100, 65),  # counting stops past the limit
     ],
 )
-def test_nesting_depth(text: bytes, depth: int) -> None:
-    assert jsonbody.nesting_depth(text, stop_at=64) == depth
+def test_depth(text: bytes, depth: int) -> None:
+    assert jsonbody.depth(json.loads(text), stop_at=64) == depth
+
+
+@pytest.mark.parametrize("levels", [65, 900, 5000])
+def test_loads_refuses_past_the_limit_however_deep(levels: int) -> None:
+    with pytest.raises(jsonbody.JSONBodyError, match="nested deeper than 64"):
+        jsonbody.loads(b"[" * levels + b"]" * levels)
+    assert jsonbody.loads(b"[" * 64 + b"]" * 64) is not None
 
 
 def test_loads_keeps_ordinary_bodies() -> None:

@@ -239,3 +239,22 @@ def test_the_limits_leave_a_margin_in_a_fresh_process() -> None:
     )
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
     assert 2 * ParseLimits().max_depth <= DEPTH_CEILING
+
+
+def test_a_query_past_its_deadline_after_its_last_step_is_a_timeout() -> None:
+    """Checked on the way out of every node too: a last long step must not turn a timeout
+    into a late answer. The clock moves one second per look; the timeout is 2.5 s."""
+    import itertools
+
+    from controlplane.errors import QueryTimeout
+    from controlplane.model.series import labels_from
+    from controlplane.promql.engine import Engine
+    from controlplane.tsdb.store import Store
+
+    store = Store(retention_ms=3_600_000)
+    store.append(labels_from({"__name__": "x"}), 1_000, 1.0)
+    ticks = itertools.count()
+    engine = Engine(store, clock=lambda: float(next(ticks)), timeout_s=2.5)
+    with pytest.raises(QueryTimeout):
+        engine.instant("sum(x)", 1_000)
+    assert Engine(store, timeout_s=60).instant("sum(x)", 1_000).vector[0].value == 1.0
