@@ -24,12 +24,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import requests
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from prometheus_client import (
     CollectorRegistry,
 )
 
+from controlplane.access.session import COOKIE
 from controlplane.api import docs, health
+from controlplane.api.auth import install_read_gate
 from controlplane.api.prometheus import create_blueprint
 from controlplane.api.targets import NoTargets, TargetLister
 from controlplane.collect.manager import ScrapeManager
@@ -40,7 +42,10 @@ from controlplane.promql.engine import Engine
 from controlplane.promql.limits import ParseLimits
 from controlplane.promql.results import Querier, QueryResult
 from controlplane.remote.prometheus import RemotePrometheus
+from controlplane.slo import SLO
+from controlplane.slo.inputs import longest_window, sli_metric_names
 from controlplane.tsdb.checkpoint import Checkpointer
+from controlplane.tsdb.history import DEFAULT_WINDOW_MS, History, HistoryConfig
 from controlplane.tsdb.metrics import StoreCollector
 from controlplane.tsdb.store import Store
 
@@ -209,13 +214,52 @@ def _with_pipeline(
         finally:
             components.stop()
 
+    reload = cycle.reload
+    if components.store is not None and components.store.history is not None:
+        reload = _follow_slos(config, components.store, cycle.slos, cycle.reload)
     combined = dataclasses.replace(
-        components, start=start, stop=stop, interrupt=cycle.interrupt, reload=cycle.reload
+        components, start=start, stop=stop, interrupt=cycle.interrupt, reload=reload
     )
     mount = functools.partial(
         _mount_dash, config=config, cycle=cycle, querier=components.querier, clock=clock
     )
     return combined, (*blueprints, *cycle.blueprints), mount
+
+
+def history_config(config: Config, slos: Sequence[SLO] = ()) -> HistoryConfig | None:
+    """The store's long-term tier (None: `store.history_match` is null): what the SLO pages
+    read, the `slo:*` series and the SLIs' inputs, for the longest SLO window (30 days until
+    the specs are read) plus `store.history_margin`."""
+    store = config.store
+    if store.history_match is None:
+        return None
+    window = longest_window(slos)
+    window_ms = DEFAULT_WINDOW_MS if window is None else round(window.total_seconds() * 1000)
+    return HistoryConfig(
+        match=store.history_match,
+        names=sli_metric_names(slos),
+        resolution_ms=round(store.history_resolution_s * 1000),
+        retention_ms=window_ms + round(store.history_margin_s * 1000),
+    )
+
+
+def _follow_slos(
+    config: Config, store: Store, slos: list[SLO], reload: Callable[[], None]
+) -> Callable[[], None]:
+    """Fit the tier to the SLOs now, and again after each successful reload (`slos` is the
+    pipeline's live list, which a reload refills)."""
+
+    def fit() -> None:
+        wanted = history_config(config, slos)
+        if wanted is not None:
+            store.configure_history(wanted)
+
+    def reload_and_fit() -> None:
+        reload()
+        fit()
+
+    fit()
+    return reload_and_fit
 
 
 def _mount_dash(
@@ -226,8 +270,19 @@ def _mount_dash(
     querier: Querier,
     clock: Callable[[], float],
 ) -> object:
-    """The dashboards at /dash/, reading the querier and the pipeline's read models only."""
-    from dashboards import ReadModels, create_dash
+    """The dashboards at /dash/, reading the querier and the pipeline's read models, acting
+    through its operations; and the gate that asks readers for a token or a session when
+    anonymous reads are off."""
+    from dashboards import PREFIX, ReadModels, create_dash
+    from dashboards.acting import Acting
+
+    sessions = cycle.sessions
+    install_read_gate(
+        app,
+        cycle.access,
+        lambda access: getattr(sessions.read(access, request.cookies.get(COOKIE)), "user", None),
+        sign_in=f"{PREFIX}signin",
+    )
 
     reads = ReadModels(
         querier=querier,
@@ -239,6 +294,7 @@ def _mount_dash(
         budget=cycle.remediator.budget,
         runbooks=tuple(cycle.remediator.runbooks),
         clock=clock,
+        acting=Acting(ops=cycle.ops, access=cycle.access, sessions=sessions),
     )
     return create_dash(app, reads=reads)
 
@@ -269,7 +325,11 @@ def _embedded(
     config: Config, *, registry: CollectorRegistry, clock: Callable[[], float]
 ) -> Components:
     """The store (with its checkpoint), the PromQL engine over it, and the scrape manager."""
-    store = Store(retention_ms=round(config.store.retention_s * 1000))
+    history = history_config(config)
+    store = Store(
+        retention_ms=round(config.store.retention_s * 1000),
+        history=History(history) if history is not None else None,
+    )
     path = config.store.checkpoint_path
     checkpointer = (
         Checkpointer(store, path, snapshot_interval_s=config.store.checkpoint_interval_s)

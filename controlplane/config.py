@@ -6,7 +6,7 @@ not a duration`, `CONTROLPLANE_PORT: 'x' is not a port`). Durations use Promethe
 (`15s`, `1m`, `1h30m`) and are held as float seconds.
 
 ```yaml
-server: {host: 127.0.0.1, port: 8000}
+server: {host: 127.0.0.1, port: 8000, session_ttl: 12h}
 api_token: secret
 database_url: sqlite:///var/controlplane.db
 scrape:
@@ -14,11 +14,13 @@ scrape:
   timeout: 10s
   targets:
     - {job: aggregator, url: "http://127.0.0.1:8101/metrics", interval: 5s, labels: {region: eu}}
-store: {retention: 24h, checkpoint_path: var/controlplane-store, checkpoint_interval: 10m}
+store: {retention: 24h, checkpoint_path: var/controlplane-store, checkpoint_interval: 10m,
+        history_match: "slo:.*", history_resolution: 5m, history_margin: 1d}
 query: {lookback: 5m, timeout: 2m, max_samples: 50000000, prometheus_url: null,
         max_length: 65536, max_depth: 64, max_concurrency: 4}
 rules_dir: rules
 runbooks_dir: runbooks
+access_file: config/access.yml   # users, roles and tokens; secret_key: signs dashboard sessions
 silence_max_duration: 30d        # longer silences are refused (400)
 automation: {maintenance_max_duration: 24h}
 audit: {anchor_path: null, anchor_interval: 10s}  # null: beside the SQLite file, else var/
@@ -69,11 +71,18 @@ class ScrapeConfig:
 class StoreConfig:
     """`checkpoint_path` is a directory (snapshot + write-ahead log; None keeps nothing);
     `checkpoint_interval_s` is how often a full snapshot is written: the log is synced after
-    every scrape anyway, so a restart loses at most about one scrape interval."""
+    every scrape anyway, so a restart loses at most about one scrape interval.
+
+    The long-term tier (controlplane/tsdb/history.py) keeps the series whose metric name
+    matches `history_match` (None: no tier), plus the SLIs' own inputs, beyond `retention_s`
+    at one sample per `history_resolution_s`, for the longest SLO window + `history_margin_s`."""
 
     retention_s: float = 24 * 3600.0
     checkpoint_path: Path | None = Path("var/controlplane-store")
     checkpoint_interval_s: float = 600.0
+    history_match: str | None = "slo:.*"
+    history_resolution_s: float = 300.0
+    history_margin_s: float = 86400.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +108,8 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     # after SIGTERM, the process exits by this time even if a request or a step is stuck
     shutdown_timeout_s: float = 25.0
+    # a dashboard sign-in lasts this long; then the token is asked again
+    session_ttl_s: float = 12 * 3600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +145,9 @@ class Config:
     rules_dir: Path = Path("rules")
     runbooks_dir: Path = Path("runbooks")
     routing_file: Path = Path("config/routing.yml")
+    access_file: Path = Path("config/access.yml")  # users, roles, tokens (controlplane/access)
+    # signs dashboard sessions; None: one generated once and kept in the database
+    secret_key: str | None = None
     docs_dir: Path = Path("docs")  # served at /docs/alerts/: where runbook_url annotations point
     external_url: str = "http://127.0.0.1:8000"
     automation: AutomationConfig = field(default_factory=AutomationConfig)
@@ -164,6 +178,9 @@ _KEYS: dict[str, str] = {
     "store.retention": "RETENTION",
     "store.checkpoint_path": "CHECKPOINT_PATH",
     "store.checkpoint_interval": "CHECKPOINT_INTERVAL",
+    "store.history_match": "HISTORY_MATCH",
+    "store.history_resolution": "HISTORY_RESOLUTION",
+    "store.history_margin": "HISTORY_MARGIN",
     "query.lookback": "QUERY_LOOKBACK",
     "query.timeout": "QUERY_TIMEOUT",
     "query.max_samples": "QUERY_MAX_SAMPLES",
@@ -172,6 +189,9 @@ _KEYS: dict[str, str] = {
     "query.max_depth": "QUERY_MAX_DEPTH",
     "query.max_concurrency": "QUERY_MAX_CONCURRENCY",
     "routing_file": "ROUTING_FILE",
+    "access_file": "ACCESS_FILE",
+    "secret_key": "SECRET_KEY",
+    "server.session_ttl": "SESSION_TTL",
     "docs_dir": "DOCS_DIR",
     "external_url": "EXTERNAL_URL",
     "automation.frontdoor_url": "FRONTDOOR_URL",
@@ -230,7 +250,13 @@ def _read_file(path: Path) -> dict[str, _Setting]:
 def _put(out: dict[str, _Setting], key: str, value: Any, path: Path) -> None:
     if key not in _KEYS:
         raise ConfigError(f"{path}: {key}: unknown field")
-    nullable = ("query.prometheus_url", "api_token", "store.checkpoint_path")
+    nullable = (
+        "query.prometheus_url",
+        "api_token",
+        "secret_key",
+        "store.checkpoint_path",
+        "store.history_match",
+    )
     if value is not None or key in nullable:
         out[key] = _Setting(value, f"{path}: {key}")
 
@@ -284,21 +310,15 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
     return Config(
         server=_server(get, base),
         scrape=ScrapeConfig(interval_s=scrape_interval, timeout_s=scrape_timeout, targets=targets),
-        store=StoreConfig(
-            retention_s=get("store.retention", values.duration, base.store.retention_s),
-            checkpoint_path=get(
-                "store.checkpoint_path", values.opt_path, base.store.checkpoint_path
-            ),
-            checkpoint_interval_s=get(
-                "store.checkpoint_interval", values.duration, base.store.checkpoint_interval_s
-            ),
-        ),
+        store=_store(get, base, settings),
         query=_query(get, base),
         api_token=get("api_token", values.opt_text, None),
         database_url=get("database_url", values.text, base.database_url),
         rules_dir=get("rules_dir", values.path, base.rules_dir),
         runbooks_dir=get("runbooks_dir", values.path, base.runbooks_dir),
         routing_file=get("routing_file", values.path, base.routing_file),
+        access_file=get("access_file", values.path, base.access_file),
+        secret_key=get("secret_key", values.opt_text, None),
         docs_dir=get("docs_dir", values.path, base.docs_dir),
         external_url=get("external_url", values.text, base.external_url),
         automation=_automation(get, base),
@@ -324,7 +344,44 @@ def _server(get: _Get, base: Config) -> ServerConfig:
         shutdown_timeout_s=get(
             "server.shutdown_timeout", values.duration, base.server.shutdown_timeout_s
         ),
+        session_ttl_s=get(
+            "server.session_ttl", values.positive_duration, base.server.session_ttl_s
+        ),
     )
+
+
+def _store(get: _Get, base: Config, settings: Mapping[str, _Setting]) -> StoreConfig:
+    retention = get("store.retention", values.duration, base.store.retention_s)
+    lookback = get("query.lookback", values.duration, base.query.lookback_s)
+    match = get("store.history_match", values.opt_regex, base.store.history_match)
+    resolution = _history_resolution(settings, retention, lookback, checked=match is not None)
+    return StoreConfig(
+        retention_s=retention,
+        checkpoint_path=get("store.checkpoint_path", values.opt_path, base.store.checkpoint_path),
+        checkpoint_interval_s=get(
+            "store.checkpoint_interval", values.duration, base.store.checkpoint_interval_s
+        ),
+        history_match=match,
+        history_resolution_s=resolution,
+        history_margin_s=get("store.history_margin", values.duration, base.store.history_margin_s),
+    )
+
+
+def _history_resolution(
+    settings: Mapping[str, _Setting], retention_s: float, lookback_s: float, *, checked: bool
+) -> float:
+    """As set (and checked against the retention and the lookback), or the default shortened
+    to fit them, so that a short lookback or retention alone is not an error."""
+    setting = settings.get("store.history_resolution")
+    if setting is None:
+        fits = [s for s in (retention_s, lookback_s) if s > 0]
+        return min([StoreConfig.history_resolution_s, *fits])
+    seconds = values.positive_duration(setting.value, setting.where)
+    if checked:
+        values.history_resolution(
+            seconds, setting.where, retention_s=retention_s, lookback_s=lookback_s
+        )
+    return seconds
 
 
 def _query(get: _Get, base: Config) -> QueryConfig:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from controlplane.collect.scrape import ScrapeTarget
 from controlplane.errors import ConfigError
 from controlplane.model import yamltext
+from controlplane.model.regex import RegexError, anchored
 from controlplane.model.times import format_duration, parse_duration
 from controlplane.promql.limits import DEPTH_CEILING
 
@@ -111,6 +112,38 @@ def positive_duration(value: Any, where: str) -> float:
     if seconds <= 0:
         raise ConfigError(f"{where}: {value!r} must be more than 0s")
     return seconds
+
+
+def history_resolution(
+    seconds: float, where: str, *, retention_s: float, lookback_s: float
+) -> None:
+    """The long-term tier's resolution against the settings it must fit in."""
+    # a bucket is downsampled when the raw floor passes it: it must be complete by then
+    if seconds > retention_s:
+        raise ConfigError(
+            f"{where}: {format_duration(seconds)!r} is longer than store.retention "
+            f"{format_duration(retention_s)!r}"
+        )
+    # old samples sit one resolution apart: a longer gap than the lookback leaves holes
+    if seconds > lookback_s:
+        raise ConfigError(
+            f"{where}: {format_duration(seconds)!r} is longer than query.lookback "
+            f"{format_duration(lookback_s)!r}: instant queries over old data would find gaps"
+        )
+
+
+def opt_regex(value: Any, where: str) -> str | None:
+    """A regular expression (RE2, as PromQL's `=~`); null or empty: none."""
+    if value is None or value == "":
+        return None
+    pattern = text(value, where)
+    try:
+        anchored(pattern)
+    except RegexError as exc:
+        raise ConfigError(
+            f"{where}: {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
+    return pattern
 
 
 def port(value: Any, where: str) -> int:

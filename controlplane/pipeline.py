@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from controlplane import migrations
+from controlplane.access import Access, AccessHolder
+from controlplane.access.session import Sessions, stored_secret
 from controlplane.api import notify as notify_api
 from controlplane.api import reload as reload_api
 from controlplane.api import rules as rules_api
@@ -42,8 +43,9 @@ from controlplane.notify.alerts import fingerprint
 from controlplane.notify.handover import to_dispatcher
 from controlplane.notify.runner import DispatcherRunner
 from controlplane.notify.service import Notify, build_notify
+from controlplane.operate import Operations, Silencing
 from controlplane.promql.results import Querier
-from controlplane.reload import build_reloader, rule_groups, slo_specs
+from controlplane.reload import build_reloader, read_access, rule_groups, slo_specs
 from controlplane.rules.alerting import Alert as RuleAlert
 from controlplane.rules.group import Sink
 from controlplane.rules.manager import RuleManager
@@ -81,6 +83,9 @@ class Pipeline:
     executions: ExecutionStore  # the read models the dashboards show
     switches: Switches
     audit: AuditLog
+    ops: Operations  # what people do: the API, the dashboards and Slack call the same
+    access: AccessHolder  # who may; /-/reload replaces it
+    sessions: Sessions  # the dashboards' sign-in cookies
 
 
 class RemediationWorker:
@@ -193,14 +198,14 @@ def build_pipeline(
     clock: Callable[[], float] = time.time,
 ) -> Pipeline:
     db = create_engine(config.database_url)
-    token = config.api_token or _no_writes_token()
+    access = AccessHolder(read_access(config))
+    _warn_if_nobody_writes(access())
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
     audit, anchorer = _audit(config, db, registry, clock)
-    worker, remediator, runbooks_bp, (store, switches) = _remediation(
+    worker, remediator, (store, switches) = _remediation(
         config,
         querier=querier,
         db=db,
-        token=token,
         clock=clock,
         executor=executor,
         audit=audit,
@@ -219,21 +224,36 @@ def build_pipeline(
     rules.update(rule_groups(config.rules_dir, specs))
     slos = [slo for spec in specs for slo in spec.slos]
     reloader = build_reloader(
-        config, rules=rules, remediator=remediator, notify=notify, slos=slos, registry=registry
+        config,
+        rules=rules,
+        remediator=remediator,
+        notify=notify,
+        slos=slos,
+        access=access,
+        registry=registry,
+    )
+    ops = Operations(
+        remediator=remediator,
+        executions=store,
+        switches=switches,
+        audit=audit,
+        silencing=Silencing(silences=notify.silences, audit=audit),
+        clock=clock,
     )
     blueprints = (
         rules_api.create_blueprint(rules),
         notify_api.create_blueprint(
             dispatcher=notify.dispatcher,
-            silences=notify.silences,
-            api_token=token,
+            silencing=Silencing(silences=notify.silences, audit=audit),
+            access=access,
             on_ingest=worker.external_alerts,  # external alerts trigger runbooks too
-            audit=audit,
             max_silence=timedelta(seconds=config.silence_max_duration_s),
         ),
-        runbooks_bp,
+        runbooks_api.create_blueprint(
+            ops, access=access, max_maintenance_s=config.automation.maintenance_max_duration_s
+        ),
         slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
-        reload_api.create_blueprint(reloader.reload, api_token=token),
+        reload_api.create_blueprint(reloader.reload, access=access),
     )
     start, stop = _lifecycle(db, executor, worker, notify.runner, rules, anchorer)
     return Pipeline(
@@ -248,6 +268,12 @@ def build_pipeline(
         executions=store,
         switches=switches,
         audit=audit,
+        ops=ops,
+        access=access,
+        sessions=Sessions(
+            (lambda: config.secret_key or "") if config.secret_key else stored_secret(db),
+            ttl_s=config.server.session_ttl_s,
+        ),
     )
 
 
@@ -320,12 +346,11 @@ def _remediation(
     *,
     querier: Querier,
     db: Engine,
-    token: str,
     clock: Callable[[], float],
     executor: ThreadPoolExecutor,
     audit: AuditLog,
     registry: CollectorRegistry,
-) -> tuple[RemediationWorker, Remediator, Blueprint, tuple[ExecutionStore, Switches]]:
+) -> tuple[RemediationWorker, Remediator, tuple[ExecutionStore, Switches]]:
     """Runbooks, their stores and their worker, acting on the aggregator the config names."""
     automation = config.automation
     targets = AggregatorTargets(
@@ -359,16 +384,7 @@ def _remediation(
     )
     worker = RemediationWorker(remediator, clock=clock, stopping=stopping)
     registry.register(RemediationCollector(store, switches, lambda: remediator.budget, db, clock))
-    blueprint = runbooks_api.create_blueprint(
-        remediator,
-        store,
-        switches,
-        audit,
-        token=token,
-        clock=clock,
-        max_maintenance_s=automation.maintenance_max_duration_s,
-    )
-    return worker, remediator, blueprint, (store, switches)
+    return worker, remediator, (store, switches)
 
 
 def _audit(
@@ -383,6 +399,10 @@ def _audit(
     return audit, anchorer
 
 
-def _no_writes_token() -> str:
-    log.warning("no CONTROLPLANE_API_TOKEN configured: every write call will be refused (401)")
-    return secrets.token_urlsafe(32)
+def _warn_if_nobody_writes(access: Access) -> None:
+    if not any(u.token_sha256 for u in access.users):
+        log.warning(
+            "no CONTROLPLANE_API_TOKEN and no user with a token in %s: every write call will"
+            " be refused (401)",
+            access.source,
+        )

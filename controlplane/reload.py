@@ -1,5 +1,5 @@
-"""Reloading the files the control plane reads at start (rules, SLO specs, runbooks, routing)
-without a restart, as Prometheus and Alertmanager reload on SIGHUP or `POST /-/reload`.
+"""Reloading the files the control plane reads at start (rules, SLO specs, runbooks, routing,
+access) without a restart, as Prometheus and Alertmanager reload on SIGHUP or `POST /-/reload`.
 
 All or nothing: every file is read and checked first; only when all are good is anything
 swapped, and the swaps keep what is running (alert state and `for` timers, executions in
@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from controlplane.access import Access, AccessHolder, load_access
 from controlplane.config import Config
 from controlplane.errors import ConfigError
 from controlplane.notify.notifiers import Integration, build_integrations
@@ -107,6 +108,13 @@ class Files:
     runbooks: list[Runbook]
     routing: RoutingConfig
     integrations: dict[str, tuple[Integration, ...]]
+    access: Access
+
+
+def read_access(config: Config) -> Access:
+    return load_access(
+        config.access_file, api_token=config.api_token, listen_host=config.server.host
+    )
 
 
 def read_files(config: Config, notify: Notify) -> Files:
@@ -118,6 +126,7 @@ def read_files(config: Config, notify: Notify) -> Files:
         runbooks=load_runbooks(config.runbooks_dir, known_alerts([str(config.rules_dir)])),
         routing=routing,
         integrations=build_integrations(routing.receivers, notify.context),
+        access=read_access(config),
     )
 
 
@@ -128,6 +137,7 @@ def build_reloader(
     remediator: Remediator,
     notify: Notify,
     slos: list[SLO],
+    access: AccessHolder | None = None,
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Reloader[Files]:
@@ -143,6 +153,8 @@ def build_reloader(
         lambda f: notify.dispatcher.reconfigure(f.routing, f.integrations),
         swap_slos,
     ]
+    if access is not None:
+        applies.append(lambda f: access.replace(f.access))
     return Reloader(
         read=lambda: read_files(config, notify), apply=applies, registry=registry, clock=clock
     )

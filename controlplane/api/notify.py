@@ -8,25 +8,26 @@ GET    /api/v1/silences/<id>
 DELETE /api/v1/silences/<id>       expire it (ends_at = now)
 GET    /api/v1/notify/groups       the aggregation groups and their alerts
 
-Writes need `Authorization: Bearer <api token>` (401 JSON otherwise). Every refusal is
+Writes need `Authorization: Bearer <token>` of a user of config/access.yml: 401 JSON for a
+missing or unknown token, 403 for a role that may not (silences: operator; the webhook:
+operator). Every refusal is
 `{"error": "<code>", "message": "...", "field"?: "..."}`. A silence may last at most
 `max_silence` (30 days by default) and start no later than that from now. Creating and
 expiring one are audit events (`silence_created`, `silence_expired`), as pausing automation is:
-both stop something from reaching people. The expirer is the `X-User` header, else "api".
+both stop something from reaching people, with the token's user as the actor.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, request
 
-from controlplane.api.auth import bearer_problem
-from controlplane.audit import AuditLog
+from controlplane.access import Permission
+from controlplane.api.auth import AccessSource, install_refusals, writer
 from controlplane.model import jsonbody
 from controlplane.model.series import Matcher
 from controlplane.model.times import format_duration, parse_duration
@@ -36,11 +37,11 @@ from controlplane.notify.errors import RequestError, SilenceError, SilenceExpire
 from controlplane.notify.ingest import IngestLimits, parse_payload
 from controlplane.notify.matchers import matcher_from_object, parse_matchers
 from controlplane.notify.notifiers import alert_json
-from controlplane.notify.silences import Silence, SilenceState, SilenceStore, utc_now
+from controlplane.notify.silences import Silence, SilenceState, utc_now
+from controlplane.operate import SilenceRequest, Silencing
 
 _SILENCE_FIELDS = frozenset({"matchers", "startsAt", "endsAt", "duration", "createdBy", "comment"})
 DEFAULT_MAX_SILENCE = timedelta(days=30)
-_ACTOR_MAX = 200  # the audit log's actor column
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -58,12 +59,6 @@ def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
         "createdBy": silence.created_by,
         "comment": silence.comment,
     }
-
-
-def _check_bearer(token: str) -> None:
-    problem = bearer_problem(request.headers.get("Authorization", ""), token)
-    if problem is not None:
-        raise RequestError(401, "unauthorized", problem)
 
 
 def _read_body(limit: int) -> bytes:
@@ -85,30 +80,29 @@ def _read_body(limit: int) -> bytes:
 def create_blueprint(
     *,
     dispatcher: Dispatcher,
-    silences: SilenceStore,
-    api_token: str,
+    silencing: Silencing,
+    access: AccessSource,
     clock: Callable[[], datetime] = utc_now,
     limits: IngestLimits | None = None,
     source_label: tuple[str, str] | None = ("source", "alertmanager"),
     ingest_needs_token: bool = True,
     name: str = "notify",
     on_ingest: Callable[[Sequence[Alert]], None] | None = None,
-    audit: AuditLog | None = None,
     max_silence: timedelta = DEFAULT_MAX_SILENCE,
 ) -> Blueprint:
     """`ingest_needs_token=False` opens the webhook endpoint to senders that cannot send a
-    bearer token; alerts can trigger remediation, so keep it on where possible. `on_ingest`
-    also receives every accepted external alert (the runbooks treat them like our own)."""
-    if not api_token:
-        raise ValueError("the notify API needs a non-empty api_token for its write calls")
+    bearer token; alerts can trigger remediation, so keep it on where possible (the token's
+    user needs the operator role). `on_ingest` also receives every accepted external alert
+    (the runbooks treat them like our own)."""
     bp = Blueprint(name, __name__)
     _install_errors(bp)
+    install_refusals(bp)
     limits = limits or IngestLimits()
 
     @bp.post("/api/v1/alertmanager")
     def ingest() -> Response:
         if ingest_needs_token:
-            _check_bearer(api_token)
+            writer(access(), Permission.INGEST)
         raw = _read_body(limits.max_body_bytes)
         alerts = parse_payload(raw, now=clock(), limits=limits, source_label=source_label)
         dispatcher.put(alerts)
@@ -121,64 +115,39 @@ def create_blueprint(
         now = clock()
         return _json({"groups": [_group_view(g, now) for g in dispatcher.groups()]})
 
-    _install_silences(
-        bp, silences, api_token, clock, _Audited(audit=audit, max_silence=max_silence)
-    )
+    _install_silences(bp, silencing, access, clock, max_silence)
     return bp
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Audited:
-    """What the silence writes answer to: the audit log (None: not kept) and the longest silence."""
-
-    audit: AuditLog | None
-    max_silence: timedelta
-
-    def record(self, kind: str, silence: Silence, actor: str) -> None:
-        if self.audit is not None:
-            data = {
-                "id": silence.id,
-                "matchers": silence.matcher_strings,
-                "startsAt": format_time(silence.starts_at),
-                "endsAt": format_time(silence.ends_at),
-                "createdBy": silence.created_by,
-                "comment": silence.comment,
-            }
-            self.audit.append(kind, data, actor=actor[:_ACTOR_MAX] or "api")
 
 
 def _install_silences(
     bp: Blueprint,
-    silences: SilenceStore,
-    api_token: str,
+    silencing: Silencing,
+    access: AccessSource,
     clock: Callable[[], datetime],
-    audited: _Audited,
+    max_silence: timedelta,
 ) -> None:
     @bp.get("/api/v1/silences")
     def list_silences() -> Response:
         state = _state_param(request.args.get("state"))
         now = clock()
-        found = silences.list_silences(state)
+        found = silencing.silences.list_silences(state)
         return _json({"silences": [silence_json(s, now) for s in found]})
 
     @bp.post("/api/v1/silences")
     def create_silence() -> Response:
-        _check_bearer(api_token)
+        user = writer(access(), Permission.SILENCE)
         body = _silence_body(_read_body(64 * 1024))
-        silence = silences.add(**_silence_fields(body, clock(), audited.max_silence))
-        audited.record("silence_created", silence, actor=silence.created_by)
+        silence = silencing.silence(user, _silence_request(body, clock(), max_silence))
         return _json({"id": silence.id, "silence": silence_json(silence, clock())}, 201)
 
     @bp.get("/api/v1/silences/<silence_id>")
     def get_silence(silence_id: str) -> Response:
-        return _json(silence_json(silences.get(silence_id), clock()))
+        return _json(silence_json(silencing.silences.get(silence_id), clock()))
 
     @bp.delete("/api/v1/silences/<silence_id>")
     def expire_silence(silence_id: str) -> Response:
-        _check_bearer(api_token)
-        silence = silences.expire(silence_id)
-        audited.record("silence_expired", silence, actor=request.headers.get("X-User") or "api")
-        return _json(silence_json(silence, clock()))
+        user = writer(access(), Permission.SILENCE)
+        return _json(silence_json(silencing.expire(user, silence_id), clock()))
 
 
 def _group_view(group: GroupView, now: datetime) -> dict[str, Any]:
@@ -241,7 +210,9 @@ def _silence_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _silence_fields(body: dict[str, Any], now: datetime, longest: timedelta) -> dict[str, Any]:
+def _silence_request(body: dict[str, Any], now: datetime, longest: timedelta) -> SilenceRequest:
+    """The silence asked for. `createdBy` may be given (amtool sends it) but the silence is
+    created by the token's user: a name in the body proves nothing."""
     matchers = _matchers(body.get("matchers"))
     starts_at = _opt_time(body, "startsAt") or now
     if ("duration" in body) == ("endsAt" in body):
@@ -255,17 +226,13 @@ def _silence_fields(body: dict[str, Any], now: datetime, longest: timedelta) -> 
         if ends_at - max(starts_at, now) > longest:
             _too_long("endsAt", body["endsAt"], "after the start", longest)
     for key in ("createdBy", "comment"):
-        if not isinstance(body.get(key), str):
+        if (key in body or key == "comment") and not isinstance(body.get(key), str):
             raise RequestError(
                 400, "bad_request", f"{key}: {body.get(key)!r} is not a string", field=key
             )
-    return {
-        "matchers": matchers,
-        "starts_at": starts_at,
-        "ends_at": ends_at,
-        "created_by": body["createdBy"],
-        "comment": body["comment"],
-    }
+    return SilenceRequest(
+        matchers=matchers, starts_at=starts_at, ends_at=ends_at, comment=body["comment"]
+    )
 
 
 def _matchers(raw: Any) -> list[Matcher]:

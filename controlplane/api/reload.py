@@ -1,15 +1,17 @@
 """`POST /-/reload` (or PUT), as Prometheus and Alertmanager answer it: re-read the rules, SLO
-specs, runbooks and routing; 200 when the new files run, 400 naming the file and field when one
-is wrong (the running configuration stays). A write: it needs the bearer token."""
+specs, runbooks, routing and access file; 200 when the new files run, 400 naming the file and
+field when one is wrong (the running configuration stays). A write: it needs an admin's token
+(401 without a known token, 403 for another role)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
-from controlplane.api.auth import bearer_problem
+from controlplane.access import Permission
+from controlplane.api.auth import AccessSource, install_refusals, writer
 from controlplane.errors import ConfigError
 
 
@@ -17,16 +19,13 @@ def _json(body: object, status: int) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
-def create_blueprint(reload: Callable[[], None], *, api_token: str) -> Blueprint:
+def create_blueprint(reload: Callable[[], None], *, access: AccessSource) -> Blueprint:
     bp = Blueprint("reload", __name__)
+    install_refusals(bp)
 
     @bp.route("/-/reload", methods=["POST", "PUT"])
     def reload_config() -> Response:
-        problem = bearer_problem(request.headers.get("Authorization", ""), api_token)
-        if problem is not None:
-            response = _json({"error": "unauthorized", "message": problem}, 401)
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
+        writer(access(), Permission.RELOAD)
         try:
             reload()
         except ConfigError as exc:

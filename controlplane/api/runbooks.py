@@ -1,27 +1,29 @@
 """HTTP API for runbooks, executions, approvals, automation, maintenance and the audit log.
 
-Reads are open; writes need `Authorization: Bearer <api token>` (401 JSON otherwise). Errors are
-JSON `{"error": "<code>", "message": "..."}` with a 4xx status; nothing changes on a refused write.
+Writes name the person by their bearer token (config/access.yml): 401 JSON for a missing or
+unknown token, 403 for a role that may not (controlplane/operate decides, for the dashboards
+too). Errors are JSON `{"error": "<code>", "message": "..."}` with a 4xx status; nothing changes
+on a refused write.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from controlplane.api.auth import bearer_problem
+from controlplane.access import Permission, User
+from controlplane.api.auth import AccessSource, install_refusals, writer
 from controlplane.audit import AuditLog
 from controlplane.errors import ConfigError
 from controlplane.model import jsonbody
 from controlplane.model.times import format_duration, parse_duration
-from controlplane.runbooks.engine import RemediationError, Remediator
+from controlplane.operate import Operations
+from controlplane.runbooks.engine import RemediationError
 from controlplane.runbooks.model import Runbook
-from controlplane.runbooks.store import ExecutionStore, State
-from controlplane.runbooks.switches import Switches
+from controlplane.runbooks.store import State
 
 
 class ApiError(Exception):
@@ -35,34 +37,21 @@ def _json(body: object, status: int = 200) -> Response:
 
 
 def create_blueprint(
-    remediator: Remediator,
-    store: ExecutionStore,
-    switches: Switches,
-    audit: AuditLog,
+    ops: Operations,
     *,
-    token: str,
-    clock: Callable[[], float] = time.time,
+    access: AccessSource,
     max_maintenance_s: float = 24 * 3600.0,
 ) -> Blueprint:
     """`max_maintenance_s` bounds maintenance windows: they block automation while open."""
     bp = Blueprint("runbooks", __name__)
+    install_refusals(bp)
 
-    def writer() -> str:
-        """Check the bearer token; the acting user (for the audit) from the body or header."""
-        problem = bearer_problem(request.headers.get("Authorization", ""), token)
-        if problem is not None:
-            raise ApiError(401, "unauthorized", problem)
-        user = _body().get("user") or request.headers.get("X-User") or "api"
-        if not isinstance(user, str):
-            raise ApiError(400, "bad_request", f"user must be a string, got {user!r}")
-        return user
+    def who(permission: Permission) -> User:
+        return writer(access(), permission)
 
     @bp.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        response = _json({"error": exc.code, "message": exc.message}, exc.status)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        return _json({"error": exc.code, "message": exc.message}, exc.status)
 
     @bp.errorhandler(RemediationError)
     def _refused(exc: RemediationError) -> Response:
@@ -71,20 +60,17 @@ def create_blueprint(
             {"error": "not_found" if status == 404 else "conflict", "message": str(exc)}, status
         )
 
-    _install_runs(bp, writer, remediator, store, audit)
-    _install_automation(bp, writer, remediator, switches, audit)
-    _install_maintenance(bp, writer, switches, audit, clock, max_maintenance_s)
-    _install_audit(bp, audit)
+    _install_reads(bp, ops)
+    _install_runs(bp, who, ops)
+    _install_automation(bp, who, ops)
+    _install_maintenance(bp, who, ops, max_maintenance_s)
+    _install_audit(bp, ops.audit)
     return bp
 
 
-def _install_runs(
-    bp: Blueprint,
-    writer: Callable[[], str],
-    remediator: Remediator,
-    store: ExecutionStore,
-    audit: AuditLog,
-) -> None:
+def _install_reads(bp: Blueprint, ops: Operations) -> None:
+    remediator, store = ops.remediator, ops.executions
+
     @bp.get("/api/v1/runbooks")
     def runbooks() -> Response:
         return _json({"runbooks": [_runbook_json(rb) for rb in remediator.runbooks.values()]})
@@ -95,26 +81,6 @@ def _install_runs(
         if rb is None:
             raise ApiError(404, "not_found", f"unknown runbook {name!r}")
         return _json(_runbook_json(rb))
-
-    @bp.post("/api/v1/runbooks/<name>/executions")
-    def run(name: str) -> Response:
-        user = writer()
-        body = _body()
-        labels, params = body.get("labels", {}), body.get("params", {})
-        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            raise ApiError(400, "bad_request", f"labels must map names to strings, got {labels!r}")
-        if not isinstance(params, dict):
-            raise ApiError(400, "bad_request", f"params must be an object, got {params!r}")
-        dry_run = body.get("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise ApiError(400, "bad_request", f"dry_run must be true or false, got {dry_run!r}")
-        try:
-            ex = remediator.run_manual(
-                name, labels=labels, params=params, user=user, dry_run=dry_run
-            )
-        except ConfigError as exc:  # a template the labels and params given cannot fill
-            raise ApiError(400, "bad_request", str(exc)) from None
-        return _json((store.get(ex.id) or ex).as_json(), 201)
 
     @bp.get("/api/v1/executions")
     def executions() -> Response:
@@ -139,32 +105,45 @@ def _install_runs(
         if ex is None:
             raise ApiError(404, "not_found", f"unknown execution {execution_id!r}")
         steps = [dict(s.__dict__) for s in store.steps_of(ex.id)]
-        events = [dict(e.__dict__) for e in audit.events(execution_id=ex.id)]
+        events = [dict(e.__dict__) for e in ops.audit.events(execution_id=ex.id)]
         return _json({**ex.as_json(), "steps": steps, "audit": events})
+
+
+def _install_runs(bp: Blueprint, who: Callable[[Permission], User], ops: Operations) -> None:
+    @bp.post("/api/v1/runbooks/<name>/executions")
+    def run(name: str) -> Response:
+        user = who(Permission.RUN)
+        body = _body()
+        labels, params = body.get("labels", {}), body.get("params", {})
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ApiError(400, "bad_request", f"labels must map names to strings, got {labels!r}")
+        if not isinstance(params, dict):
+            raise ApiError(400, "bad_request", f"params must be an object, got {params!r}")
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise ApiError(400, "bad_request", f"dry_run must be true or false, got {dry_run!r}")
+        try:
+            ex = ops.run(user, name, labels=labels, params=params, dry_run=dry_run)
+        except ConfigError as exc:  # a template the labels and params given cannot fill
+            raise ApiError(400, "bad_request", str(exc)) from None
+        return _json(ex.as_json(), 201)
 
     @bp.post("/api/v1/executions/<execution_id>/approve")
     def approve(execution_id: str) -> Response:
-        return _json(remediator.approve(execution_id, writer()).as_json())
+        return _json(ops.approve(who(Permission.APPROVE), execution_id).as_json())
 
     @bp.post("/api/v1/executions/<execution_id>/reject")
     def reject(execution_id: str) -> Response:
-        user = writer()
-        return _json(
-            remediator.reject(execution_id, user, str(_body().get("reason", ""))).as_json()
-        )
+        user = who(Permission.REJECT)
+        reason = str(_body().get("reason", ""))
+        return _json(ops.reject(user, execution_id, reason).as_json())
 
 
-def _install_automation(
-    bp: Blueprint,
-    writer: Callable[[], str],
-    remediator: Remediator,
-    switches: Switches,
-    audit: AuditLog,
-) -> None:
+def _install_automation(bp: Blueprint, who: Callable[[Permission], User], ops: Operations) -> None:
     @bp.get("/api/v1/automation")
     def automation() -> Response:
-        paused, reason, by, at = switches.automation()
-        max_actions, window_s = remediator.budget
+        paused, reason, by, at = ops.switches.automation()
+        max_actions, window_s = ops.remediator.budget
         return _json(
             {
                 "paused": paused,
@@ -177,35 +156,26 @@ def _install_automation(
 
     @bp.post("/api/v1/automation/pause")
     def pause() -> Response:
-        user = writer()
-        reason = str(_body().get("reason", "paused by hand"))
-        switches.set_automation(paused=True, reason=reason, by=user)
-        audit.append("automation_paused", {"reason": reason}, actor=user)
+        user = who(Permission.PAUSE)
+        ops.pause(user, str(_body().get("reason", "")))
         return automation()
 
     @bp.post("/api/v1/automation/resume")
     def resume() -> Response:
-        user = writer()
-        switches.set_automation(paused=False, reason="", by=user)
-        audit.append("automation_resumed", {}, actor=user)
+        ops.resume(who(Permission.RESUME))
         return automation()
 
 
 def _install_maintenance(
-    bp: Blueprint,
-    writer: Callable[[], str],
-    switches: Switches,
-    audit: AuditLog,
-    clock: Callable[[], float],
-    max_s: float,
+    bp: Blueprint, who: Callable[[Permission], User], ops: Operations, max_s: float
 ) -> None:
     @bp.get("/api/v1/maintenance")
     def maintenance() -> Response:
-        return _json({"windows": switches.maintenance_windows(active_at=clock())})
+        return _json({"windows": ops.switches.maintenance_windows(active_at=ops.clock())})
 
     @bp.post("/api/v1/maintenance")
     def add_maintenance() -> Response:
-        user = writer()
+        user = who(Permission.MAINTENANCE)
         body = _body()
         matchers = body.get("matchers", {})
         if not isinstance(matchers, dict) or not all(
@@ -215,24 +185,16 @@ def _install_maintenance(
                 400, "bad_request", f"matchers take region/provider strings, got {matchers!r}"
             )
         seconds = _window_seconds(body.get("duration", ""), max_s)
-        now = clock()
         reason = str(body.get("reason", ""))
-        window_id = switches.add_maintenance(
-            matchers=matchers, starts_at=now, ends_at=now + seconds, reason=reason, by=user
+        window_id, ends_at = ops.start_maintenance(
+            user, matchers=matchers, seconds=seconds, reason=reason
         )
-        audit.append(
-            "maintenance_started",
-            {"id": window_id, "matchers": matchers, "duration_s": seconds, "reason": reason},
-            actor=user,
-        )
-        return _json({"id": window_id, "ends_at": now + seconds}, 201)
+        return _json({"id": window_id, "ends_at": ends_at}, 201)
 
     @bp.delete("/api/v1/maintenance/<window_id>")
     def end_maintenance(window_id: str) -> Response:
-        user = writer()
-        if not switches.end_maintenance(window_id):
+        if not ops.end_maintenance(who(Permission.MAINTENANCE), window_id):
             raise ApiError(404, "not_found", f"unknown maintenance window {window_id!r}")
-        audit.append("maintenance_ended", {"id": window_id}, actor=user)
         return _json({"id": window_id, "ended": True})
 
 

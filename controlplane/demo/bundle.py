@@ -27,7 +27,7 @@ import requests
 
 from controlplane.demo import console
 from controlplane.demo.preflight import DemoBusy, DemoLock, check_ports
-from controlplane.demo.runner import controlplane_env, run_scenario
+from controlplane.demo.runner import DEMO_USERS, controlplane_env, run_scenario
 from controlplane.demo.scenarios import SCENARIOS
 from controlplane.demo.supervisor import Supervisor, wait_ready
 
@@ -233,7 +233,7 @@ def _banner(plan: DemoPlan, supervisor: Supervisor) -> str:
         )
         for r in plan.roles
     ]
-    names = ("AGGREGATOR_ADMIN_TOKEN", "CONTROLPLANE_API_TOKEN")
+    names = ("AGGREGATOR_ADMIN_TOKEN", "CONTROLPLANE_API_TOKEN", *DEMO_USERS)
     return console.banner(roles, {n: plan.env[n] for n in names if n in plan.env}, plan.urls)
 
 

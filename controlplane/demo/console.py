@@ -56,6 +56,9 @@ def banner(roles: Sequence[RoleLine], tokens: Mapping[str, str], urls: Mapping[s
     lines.append(f'\n  aggregator state  curl -H "Authorization: Bearer {admin}" '
                  f"{urls['frontdoor']}/admin/state")  # fmt: skip
     if "controlplane" in urls:
+        lines.append(
+            f"  dashboards        {urls['controlplane']}/dash/  (sign in with a token above)"
+        )
         lines.append(f"  firing alerts     curl {urls['controlplane']}/api/v1/alerts")
     if "loadgen" in urls:
         lines.append(f"  live report       {urls['loadgen']}/report")

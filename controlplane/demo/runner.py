@@ -12,6 +12,13 @@ from pathlib import Path
 
 from controlplane.demo.scenarios import SCENARIOS, Event, Follower, Outcome
 
+DEMO_USERS = (
+    "CONTROLPLANE_TOKEN_ONCALL",
+    "CONTROLPLANE_TOKEN_ALICE",
+    "CONTROLPLANE_TOKEN_BOB",
+    "CONTROLPLANE_TOKEN_VIEWER",
+)
+
 
 def controlplane_env(
     urls: Mapping[str, str], data: Path, environ: Mapping[str, str], admin_token: str
@@ -39,6 +46,8 @@ def controlplane_env(
         "CONTROLPLANE_REGION_URLS": f"eu={urls['eu']},latam={urls['latam']}",
         "CONTROLPLANE_AGGREGATOR_TOKEN": admin_token,
         "CONTROLPLANE_EXTERNAL_URL": urls["controlplane"],
+        # the people of config/access.yml, so that signing in and approving can be tried
+        **{name: environ.get(name) or secrets.token_urlsafe(18) for name in DEMO_USERS},
     }
 
 

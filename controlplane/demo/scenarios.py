@@ -46,6 +46,17 @@ SCENARIOS = {
             fault={"kind": "wallet_errors", "target": "win", "magnitude": 1.0, "duration_s": 45},
         ),
         Scenario(
+            # long enough for WalletQueueStale (an owed win 2 minutes old): the forced replay
+            # asks two people and waits for them; nothing approves it by itself. Followed to
+            # the backlog's end (WalletQueueStale resolves while thousands are still owed).
+            name="wallet-outage-long",
+            role="wallet",
+            alert="WalletQueueBacklog",
+            runbook="force-replay-wallet-queue",
+            description="the operator wallet's payout path fails for 3 minutes: wins owed for long",
+            fault={"kind": "wallet_errors", "target": "win", "magnitude": 1.0, "duration_s": 180},
+        ),
+        Scenario(
             name="region-outage",
             role="eu",
             alert="RegionDown",

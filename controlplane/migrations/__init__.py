@@ -29,7 +29,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def target_metadata() -> list[sa.MetaData]:
     """Every table the control plane owns, for autogenerate comparisons."""
     from controlplane import audit
+    from controlplane.access import session
     from controlplane.notify import silences
     from controlplane.runbooks import store, switches  # noqa: F401  (switches adds its tables)
 
-    return [audit.metadata, silences.metadata, store.metadata]
+    return [audit.metadata, session.metadata, silences.metadata, store.metadata]

@@ -2,8 +2,9 @@
 
     CONTROLPLANE_TEST_HOOKS=1 CONTROLPLANE_CRASH_AT=phase:step[:when] controlplane serve
 
-The executor calls its hook at every boundary of an execution; the hook built from the
-environment kills the process (SIGKILL, no cleanup, nothing flushed) when the point matches.
+The executor (and the remediator, for approvals) calls its hook at every boundary of an
+execution; the hook built from the environment kills the process (SIGKILL, no cleanup, nothing
+flushed) when the point matches.
 Without CONTROLPLANE_TEST_HOOKS=1 the variable is ignored, so a stray setting in production
 cannot kill anything. Points (`when` defaults to `before`):
 
@@ -11,6 +12,8 @@ cannot kill anything. Points (`when` defaults to `before`):
         before: nothing recorded; started: the step recorded, not sent; acted: the action
         returned, its result not recorded (the in-flight case); after: recorded and audited
     verify::before | after                           before the query; after the verdict
+    approval:<n>:before | after                      around recording the n-th approval (after:
+        recorded and audited; for the last one needed, not yet launched)
     state:<state>:before | after                     around an execution's move to <state>
     resolution:<resolution>:before | after           around its alert episode's move
 """

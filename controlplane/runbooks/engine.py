@@ -9,9 +9,11 @@ across a restart; resuming and following up after one is recovery.py's.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from controlplane.audit import AuditLog
@@ -71,6 +73,7 @@ class Remediator:
         self._notify: Notify = notify or (lambda _s, _m, _c: None)
         self._budget = (budget_max_actions, budget_window_s)
         self._retry_refused_s = retry_refused_s
+        self._crash = crash
         self._executor = Executor(
             store,
             audit,
@@ -154,15 +157,18 @@ class Remediator:
 
     def approve(self, execution_id: str, user: str) -> Execution:
         ex, rb = self._pending(execution_id)
+        self._crash("approval", str(len(ex.approvals) + 1), "before")
         accepted, count = self._store.add_approval(ex.id, user, rb.approvers)
-        if not accepted:
+        if not accepted and count < rb.approvers:
             raise RemediationError(
                 f"{user!r} cannot approve {execution_id!r} (already approved by "
                 "them, or no longer pending)"
             )
-        self._audit.append(
-            "approved", {"count": count, "needed": rb.approvers}, actor=user, execution_id=ex.id
-        )
+        if accepted:  # else a repeat of a call that failed after its approval was recorded
+            self._audit.append(
+                "approved", {"count": count, "needed": rb.approvers}, actor=user, execution_id=ex.id
+            )
+            self._crash("approval", str(count), "after")
         if count >= rb.approvers:
             self._launch_approved(rb, ex)
         return self._store.get(ex.id) or ex
@@ -195,8 +201,20 @@ class Remediator:
                 )
 
     def resume(self) -> list[str]:
-        """After a restart: carry on every execution and follow-up that was under way."""
-        return self._recovery.resume()
+        """After a restart: carry on every execution and follow-up that was under way, and
+        launch what had all its approvals when the process died before launching it."""
+        resumed = self._recovery.resume()
+        now = self._clock()
+        for ex in self._store.find(states=[State.PENDING_APPROVAL], limit=10_000):
+            rb = self.runbooks.get(ex.runbook)
+            if rb is None or len(ex.approvals) < rb.approvers:
+                continue  # still waiting for people
+            if ex.deadline is not None and now >= ex.deadline:
+                continue  # a stale decision: tick() expires it and tells people
+            self._audit.append("resumed", {"state": ex.state.value}, execution_id=ex.id)
+            self._submit(partial(self._launch_resumed, rb, ex))  # its guards may query
+            resumed.append(ex.id)
+        return resumed
 
     def reconcile(self, firing: Collection[str], alertnames: Collection[str]) -> list[str]:
         """End the episodes of rule alerts no longer firing or pending (see Recovery)."""
@@ -357,6 +375,10 @@ class Remediator:
             )
         return ex, rb
 
+    def _launch_resumed(self, rb: Runbook, ex: Execution) -> None:
+        with contextlib.suppress(RemediationError):  # expired meanwhile: tick() told people
+            self._launch_approved(rb, ex)
+
     def _launch_approved(self, rb: Runbook, ex: Execution) -> None:
         if ex.deadline is not None and self._clock() >= ex.deadline:
             self.tick()
@@ -374,11 +396,15 @@ class Remediator:
                 f"{d.guard}: {d.reason}" for d in decisions if d.verdict is guards.Verdict.REFUSE
             )
             # a refusal, retried later in the episode as any other: it holds no episode
-            self._store.transition(
+            if self._store.transition(
                 ex.id, [State.PENDING_APPROVAL], State.REFUSED, reason=why, resolution=None
-            )
-            self._audit.append("refused", {"reason": why, "after": "approval"}, execution_id=ex.id)
+            ):
+                self._audit.append(
+                    "refused", {"reason": why, "after": "approval"}, execution_id=ex.id
+                )
             return
+        self._crash("state", State.RUNNING.value, "before")
         if self._store.transition(ex.id, [State.PENDING_APPROVAL], State.RUNNING):
             self._audit.append("running", {"approved": True}, execution_id=ex.id)
+            self._crash("state", State.RUNNING.value, "after")
             self._submit(lambda: self._executor.execute(rb, ex.id))

@@ -23,6 +23,13 @@ from controlplane.slo.spec import SLI, SLO, WINDOW_PLACEHOLDER, SLOSpec, load_sp
 
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 GUARD_WINDOW = "1h"
+# The period's ratio averages the 5m ratio on a fixed 5-minute grid (a subquery), not over
+# every recorded sample: the embedded store keeps a day of samples at the rule interval and
+# older ones at one per 5 minutes (controlplane/tsdb/history.py), and a plain average would
+# weigh the last day several times over. Each 5m ratio covers its own 5 minutes, so the grid
+# tiles the period, and a 5-minute step reads the same values from raw and downsampled samples.
+PERIOD_STEP_S = 300
+MAX_PERIOD_STEPS = 10_000  # under the engines' 11,000 points per subquery
 # One page for every burn-rate alert (they differ only by SLO); a spec's
 # `alerting.annotations.runbook_url` points its alerts at a page of its own instead.
 SLO_RUNBOOK_URL = "{{ $externalURL }}/docs/alerts/SLOBudgetBurn.md"
@@ -98,16 +105,21 @@ def _sli_rules(slo: SLO) -> list[dict[str, Any]]:
             }
         )
     period = promql_parser.display_duration(slo.window)
-    five = _sel("slo:sli_error:ratio_rate5m", slo)
+    grid = f"{_sel('slo:sli_error:ratio_rate5m', slo)}[{period}:{_period_step(slo)}]"
     rules.append(
         {
             "record": f"slo:sli_error:ratio_rate{period}",
-            "expr": f"sum_over_time({five}[{period}])\n/ ignoring (slo_window)\n"
-            f"count_over_time({five}[{period}])",
+            "expr": f"sum_over_time({grid})\n/ ignoring (slo_window)\ncount_over_time({grid})",
             "labels": {**labels, "slo_window": period},
         }
     )
     return rules
+
+
+def _period_step(slo: SLO) -> str:
+    """5m, or a multiple of it for windows too long to sample every 5 minutes (over ~34d)."""
+    grid = -(-int(slo.window.total_seconds()) // (MAX_PERIOD_STEPS * PERIOD_STEP_S))
+    return promql_parser.display_duration(timedelta(seconds=max(1, grid) * PERIOD_STEP_S))
 
 
 def _guarded_ratio(slo: SLO, window: str) -> str:

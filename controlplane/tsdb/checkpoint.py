@@ -3,7 +3,8 @@
 Checkpoint directory (`Checkpointer(store, directory)`):
 
     snapshot-<gen>.npz   the whole store at one instant (numpy .npz, written to a temp file,
-                         fsynced and renamed, so a crash never leaves a torn snapshot)
+                         fsynced and renamed, so a crash never leaves a torn snapshot), its
+                         long-term tier included (`history_*` arrays, see history.py)
     wal-<gen>.log        every change since that snapshot: series created, samples appended,
                          retention applied; records are length-prefixed and CRC32-checked
 
@@ -194,12 +195,14 @@ class Checkpointer:
             self._write_pending()
             os.fsync(self._wal.fileno())
             meta, blocks, head = self.store.export_state()
+            history = self.store.history.export_state() if self.store.history else {}
             self._wal.close()
             self._generation += 1
             # 'wb': a log left by an earlier failed snapshot of this generation is stale
             self._wal = open(self._wal_path(self._generation), "wb")  # noqa: SIM115
         arrays: dict[str, npt.NDArray[Any]] = {"meta": json_bytes(meta)}
         arrays.update({f"head_{k}": a for k, a in head.items()})
+        arrays.update({f"history_{k}": a for k, a in history.items()})
         for i, block in enumerate(blocks):
             arrays.update({f"block{i:06d}_{k}": a for k, a in block.to_arrays().items()})
         atomic_write(self._snapshot_path(self._generation), lambda f: savez(f, **arrays))
@@ -219,6 +222,7 @@ class Checkpointer:
             raise StoreError(f"cannot read snapshot {str(path)!r}: {exc}") from exc
         meta = json_load(arrays.pop("meta"))
         head = {k[5:]: a for k, a in arrays.items() if k.startswith("head_")}
+        history = {k[8:]: a for k, a in arrays.items() if k.startswith("history_")}
         grouped: dict[str, dict[str, npt.NDArray[Any]]] = {}
         for key, a in arrays.items():
             if key.startswith("block"):
@@ -226,6 +230,11 @@ class Checkpointer:
                 grouped.setdefault(prefix, {})[field] = a
         blocks = [Block.from_arrays(grouped[k]) for k in sorted(grouped)]
         self.store.import_state(meta, blocks, head)
+        if history and self.store.history is not None:
+            with self.store.lock():
+                self.store.history.import_state(history)
+        elif history:
+            log.warning("%s: the store keeps no history now: the snapshot's is dropped", path)
 
     def _replay(self, path: Path) -> tuple[int, int]:
         if not path.exists():

@@ -28,6 +28,8 @@ class StoreCollector(Collector):
         )
         samples.add_metric(["head"], stats.head_samples)
         samples.add_metric(["blocks"], stats.block_samples)
+        if stats.history is not None:  # the long-term tier, downsampled
+            samples.add_metric(["history"], stats.history.samples)
         yield samples
         size = GaugeMetricFamily(
             "controlplane_store_bytes",
@@ -36,4 +38,12 @@ class StoreCollector(Collector):
         )
         size.add_metric(["head"], stats.head_bytes)
         size.add_metric(["blocks"], stats.block_bytes)
+        if stats.history is not None:
+            size.add_metric(["history"], stats.history.bytes)
         yield size
+        if stats.history is not None:
+            yield GaugeMetricFamily(
+                "controlplane_store_history_series",
+                "Series kept downsampled beyond the store's retention (the long-term tier).",
+                value=stats.history.series,
+            )

@@ -16,6 +16,9 @@ the `now_ms` given): reads never return samples older than the horizon, blocks e
 are freed, series left with no samples are deleted (and `generation` changes, so callers that
 cache refs know to drop them). Thread-safe: one lock around every operation.
 
+Long windows: with `history`, selected series (the SLO series) are also kept beyond retention,
+downsampled, and reads reaching below the floor get them transparently (history.py).
+
 Durability is the job of checkpoint.Checkpointer, which records every change through the
 `journal` hook below and snapshots the state.
 """
@@ -37,7 +40,9 @@ from controlplane.model.series import Labels, Matcher, Series, SeriesBatch
 from controlplane.tsdb import export
 from controlplane.tsdb.assemble import assemble
 from controlplane.tsdb.chunks import CHUNK_SAMPLES, F64, I64, Block, Piece, encode_rows, segments
+from controlplane.tsdb.downsample import merge_older
 from controlplane.tsdb.head import NO_TIME, Head
+from controlplane.tsdb.history import History, HistoryConfig, HistoryStats
 from controlplane.tsdb.postings import LabelIndex
 
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -71,6 +76,7 @@ class StoreStats:
     head_bytes: int
     block_bytes: int
     value_kinds: dict[str, int]  # samples in closed chunks per value encoding
+    history: HistoryStats | None = None  # the long-term tier, when there is one
 
 
 _KIND_NAMES = {0: "const", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float64"}
@@ -80,7 +86,8 @@ class Store:
     """In-memory columnar store. `retention_ms`: how much history to keep; `chunk_samples`:
     samples per closed chunk (rows are cut after that many); `align_fraction`: when rows are
     cut, rows of the same append holding at least this fraction of a chunk are cut with them,
-    so series created at different times end up in the same blocks."""
+    so series created at different times end up in the same blocks; `history`: the long-term
+    tier (None: nothing outlives `retention_ms`)."""
 
     def __init__(
         self,
@@ -88,10 +95,13 @@ class Store:
         retention_ms: int = DEFAULT_RETENTION_MS,
         chunk_samples: int = CHUNK_SAMPLES,
         align_fraction: float = 0.5,
+        history: History | None = None,
     ) -> None:
         if retention_ms <= 0 or chunk_samples < 2:
             raise StoreError(f"bad store settings: {retention_ms=!r}, {chunk_samples=!r}")
         self.retention_ms = retention_ms
+        if history is not None:
+            history.config.check(retention_ms)
         self._lock = threading.RLock()
         self._index = LabelIndex()
         self._head = Head(chunk_samples)
@@ -102,6 +112,7 @@ class Store:
         self._max_t = NO_TIME
         self.generation = 0
         self.journal: Journal | None = None
+        self.history = history
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -175,7 +186,8 @@ class Store:
             self._block_rows[block.refs] += 1
 
     def apply_retention(self, now_ms: int | None = None) -> int:
-        """Forget samples older than now - retention; returns the number of series deleted."""
+        """Forget samples older than now - retention (the long-term tier gets the kept series'
+        first); returns the number of series deleted."""
         with self._lock:
             now = self._max_t if now_ms is None else now_ms
             if now == NO_TIME:
@@ -183,6 +195,8 @@ class Store:
             if self.journal is not None:
                 self.journal.retention(now)
             cutoff = now - self.retention_ms
+            if self.history is not None:
+                self._to_history(cutoff, now)
             self._floor_t = max(self._floor_t, cutoff)
             kept = []
             for block in self._blocks:
@@ -202,6 +216,25 @@ class Store:
                 self.generation += 1
             return len(dead)
 
+    def _to_history(self, cutoff: int, now: int) -> None:
+        """Downsample what the floor is about to hide (kept series only), then age the tier."""
+        assert self.history is not None
+        todo = self.history.pending(cutoff)
+        if todo is not None:
+            refs = self._index.match([self.history.config.matcher])
+            start = max(todo[0], self._floor_t)
+            pieces = self._pieces(refs, start, todo[1]) if start <= todo[1] else []
+            batch = assemble(refs, np.arange(len(refs)), pieces, self._index.labels)
+            self.history.absorb(batch, todo[1])
+        self.history.apply_retention(now)
+
+    def configure_history(self, config: HistoryConfig) -> None:
+        """New settings for the long-term tier (the SLO windows or their inputs changed)."""
+        with self._lock:
+            if self.history is None:
+                raise StoreError("this store keeps no history")
+            self.history.configure(config.check(self.retention_ms))
+
     def restore_series(self, ref: int, labels: Labels) -> None:
         """Register a series under a known ref (checkpoint loading and log replay)."""
         with self._lock:
@@ -219,7 +252,9 @@ class Store:
             start = max(start_ms, self._floor_t)
             pieces = self._pieces(refs, start, end_ms) if start <= end_ms else []
             order = np.searchsorted(refs, self._index.order(refs))
-            return assemble(refs, order, pieces, self._index.labels)
+            batch = assemble(refs, order, pieces, self._index.labels)
+            older = self._below_floor(matchers, start_ms, end_ms)
+            return batch if older is None else merge_older(older, batch)
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Series]:
         batch = self.select_batch(matchers, start_ms, end_ms)
@@ -231,13 +266,25 @@ class Store:
         As in Prometheus, "has data" is judged per chunk: a series whose chunk overlaps the
         range counts even if no single sample falls inside it."""
         with self._lock:
-            return self._index.names_of(self._in_range(matchers, start_ms, end_ms))
+            names = self._index.names_of(self._in_range(matchers, start_ms, end_ms))
+            older = self._below_floor(matchers, start_ms, end_ms)
+            return sorted(set(names).union(*map(dict, older.labels))) if older else names
 
     def label_values(
         self, name: str, matchers: Sequence[Matcher], start_ms: int, end_ms: int
     ) -> list[str]:
         with self._lock:
-            return self._index.values_of(name, self._in_range(matchers, start_ms, end_ms))
+            values = self._index.values_of(name, self._in_range(matchers, start_ms, end_ms))
+            older = self._below_floor(matchers, start_ms, end_ms)
+            more = {v for lb in older.labels for k, v in lb if k == name} if older else set()
+            return sorted(more.union(values)) if more else values
+
+    def _below_floor(self, matchers: Sequence[Matcher], start: int, end: int) -> SeriesBatch | None:
+        """The tier's samples in range (None: no tier, or the range starts above the floor);
+        they end within a bucket of the floor, and merge_older drops those raw ones cover."""
+        if self.history is None or start >= self._floor_t:
+            return None
+        return self.history.select(matchers, start, end)
 
     def _in_range(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> I64:
         refs = self._index.match(matchers)
@@ -309,6 +356,7 @@ class Store:
                 head_bytes=self._head.nbytes,
                 block_bytes=sum(b.nbytes for b in self._blocks),
                 value_kinds={_KIND_NAMES[k]: int(c) for k, c in enumerate(kinds)},
+                history=None if self.history is None else self.history.stats(),
             )
 
     # -- state for checkpoint.py ------------------------------------------------------------

@@ -134,7 +134,7 @@ class Plane:
     def run_manual(self) -> str:
         resp = requests.post(
             f"{self.url}/api/v1/runbooks/{RUNBOOK}/executions",
-            json={"labels": {"region": "eu", "provider": "pv3"}, "user": "alice"},
+            json={"labels": {"region": "eu", "provider": "pv3"}},
             headers={"Authorization": f"Bearer {API_TOKEN}"},
             timeout=10,
         )

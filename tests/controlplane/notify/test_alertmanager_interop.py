@@ -29,11 +29,13 @@ from controlplane.notify.alerts import GroupKey, fingerprint
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.routing import load_routing, parse_routing
 from controlplane.notify.silences import SilenceStore
+from controlplane.operate import Silencing
 from controlplane.pipeline import rule_groups
 from controlplane.rules.model import AlertingRule
 from tests.conftest import ROOT, ServedApp, free_port, require_binary, stop_process
+from tests.people import people, token
 
-TOKEN = "interop-token"
+TOKEN = token("oncall")  # Alertmanager sends an operator's token
 ALERT_LABELS = {"alertname": "InteropProviderDown", "region": "eu", "severity": "page"}
 
 
@@ -151,7 +153,9 @@ def test_alertmanager_webhook_reaches_our_dispatcher(
     dispatcher = Dispatcher(routing=ours, integrations={"cp": ()}, silences=silence_store)
     app = Flask(__name__)
     app.register_blueprint(
-        create_blueprint(dispatcher=dispatcher, silences=silence_store, api_token=TOKEN)
+        create_blueprint(
+            dispatcher=dispatcher, silencing=Silencing(silences=silence_store), access=people()
+        )
     )
     bodies: list[dict[str, Any]] = []
     served = serve(recording(app, bodies))

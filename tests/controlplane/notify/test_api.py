@@ -18,6 +18,7 @@ from controlplane.cli import silences as silencecli
 from controlplane.notify.dispatch import Dispatcher
 from controlplane.notify.ingest import IngestLimits
 from controlplane.notify.silences import SilenceStore
+from controlplane.operate import Silencing
 from tests.conftest import ServedApp
 from tests.controlplane.notify.conftest import (
     T0,
@@ -26,9 +27,10 @@ from tests.controlplane.notify.conftest import (
     make_dispatcher,
     routing_from,
 )
+from tests.people import bearer, people, token
 
-TOKEN = "test-api-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN = token("alice")
+AUTH = bearer("alice")
 ROUTING = """
 route: {receiver: team, group_by: [alertname], group_wait: 0s}
 receivers: [{name: team}]
@@ -75,7 +77,11 @@ def make_app(
     app = Flask(__name__)
     app.register_blueprint(
         create_blueprint(
-            dispatcher=dispatcher, silences=store, api_token=TOKEN, clock=clock, limits=limits
+            dispatcher=dispatcher,
+            silencing=Silencing(silences=store),
+            access=people(),
+            clock=clock,
+            limits=limits,
         )
     )
     return app
@@ -337,7 +343,7 @@ def test_cli_against_a_running_api(
     monkeypatch.delenv(silencecli.TOKEN_ENV, raising=False)
     assert _cli(served.url, "add", "alertname=X", "--comment", "c") == 2
     assert "CONTROLPLANE_API_TOKEN" in capsys.readouterr().err
-    monkeypatch.setenv(silencecli.TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(silencecli.TOKEN_ENV, token("carol"))
     args = ["add", "alertname=X", 'region=~"eu|latam"', "--duration", "2h", "--comment", "fix"]
     assert _cli(served.url, *args, "--author", "bob") == 0
     sid = capsys.readouterr().out.strip()
@@ -366,7 +372,11 @@ def audited_app(
     app = Flask(__name__)
     app.register_blueprint(
         create_blueprint(
-            dispatcher=dispatcher, silences=store, api_token=TOKEN, clock=clock, audit=log, **kwargs
+            dispatcher=dispatcher,
+            silencing=Silencing(silences=store, audit=log),
+            access=people(),
+            clock=clock,
+            **kwargs,
         )
     )
     return app.test_client(), log
@@ -434,7 +444,8 @@ def test_creating_and_expiring_a_silence_are_audit_events(
     refused = client.post("/api/v1/silences", json={**body, "duration": "60d"}, headers=AUTH)
     assert refused.status_code == 400
     clock.advance(minutes=5)
-    expired = client.delete(f"/api/v1/silences/{sid}", headers={**AUTH, "X-User": "bob"})
+    # who expires it is the token's user, whatever a header says
+    expired = client.delete(f"/api/v1/silences/{sid}", headers={**bearer("bob"), "X-User": "eve"})
     assert expired.status_code == 200
     assert client.delete(f"/api/v1/silences/{sid}", headers=AUTH).status_code == 409
     made, ended = log.events()
@@ -466,7 +477,7 @@ def test_the_cli_names_who_expired_a_silence(
 ) -> None:
     client, log = audited_app(dispatcher, silence_store, clock, engine=sqlite_engine)
     served = serve(client.application)
-    monkeypatch.setenv(silencecli.TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(silencecli.TOKEN_ENV, token("carol"))
     monkeypatch.setattr(silencecli.getpass, "getuser", lambda: "carol")
     assert _cli(served.url, "add", "alertname=X", "--comment", "c") == 0
     sid = capsys.readouterr().out.strip()

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from controlplane.api.notify import create_blueprint
 from controlplane.notify.runner import DispatcherRunner
 from controlplane.notify.service import build_notify
+from controlplane.operate import Silencing
 from tests.conftest import ROOT
 from tests.controlplane.notify.conftest import (
     RecordingNotifier,
@@ -19,6 +20,7 @@ from tests.controlplane.notify.conftest import (
     make_dispatcher,
     routing_from,
 )
+from tests.people import people
 
 
 def test_runner_ticks_in_real_time() -> None:
@@ -49,7 +51,11 @@ def test_build_notify_from_the_shipped_routing(
     )
     app = Flask(__name__)
     app.register_blueprint(
-        create_blueprint(dispatcher=notify.dispatcher, silences=notify.silences, api_token="t")
+        create_blueprint(
+            dispatcher=notify.dispatcher,
+            silencing=Silencing(silences=notify.silences),
+            access=people(),
+        )
     )
     client = app.test_client()
     assert client.get("/api/v1/silences").json == {"silences": []}

@@ -7,21 +7,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from controlplane.api.runbooks import create_blueprint
+from controlplane.operate import Operations
 from tests.controlplane.runbooks.test_engine import VERIFY
 from tests.controlplane.runbooks.test_load import DESIGN_EXAMPLE
+from tests.people import bearer, people
 
-AUTH = {"Authorization": "Bearer secret-token"}
+AUTH = bearer("api")
+
+
+def ops_of(w: Any) -> Operations:
+    return Operations(
+        remediator=w.remediator, executions=w.store, switches=w.switches, audit=w.log, clock=w.clock
+    )
 
 
 @pytest.fixture
 def client_world(make_world: Any) -> tuple[FlaskClient, Any]:
     w = make_world(DESIGN_EXAMPLE.replace("mode: auto", "mode: approval"))
     app = Flask("t")
-    app.register_blueprint(
-        create_blueprint(
-            w.remediator, w.store, w.switches, w.log, token="secret-token", clock=w.clock
-        )
-    )
+    app.register_blueprint(create_blueprint(ops_of(w), access=people()))
     return app.test_client(), w
 
 
@@ -82,21 +86,25 @@ def test_manual_run_approval_and_audit_through_http(client_world: tuple[FlaskCli
     w.querier.holding.add(VERIFY)
     resp = client.post(
         "/api/v1/runbooks/isolate-provider/executions",
-        headers=AUTH,
-        json={"labels": {"region": "eu", "provider": "pv2"}, "user": "alice"},
+        headers=bearer("alice"),
+        # a name in the body or a header proves nothing: the token says who asks
+        json={"labels": {"region": "eu", "provider": "pv2"}, "user": "mallory"},
     )
     assert resp.status_code == 201
     ex = resp.get_json()
     assert ex["state"] == "pending_approval" and ex["requested_by"] == "alice"
     listed = client.get("/api/v1/executions?state=pending_approval").get_json()["executions"]
     assert [e["id"] for e in listed] == [ex["id"]]
+    own = client.post(f"/api/v1/executions/{ex['id']}/approve", headers=bearer("alice"))
+    assert own.status_code == 403 and "requested" in own.get_json()["message"]
     approved = client.post(
-        f"/api/v1/executions/{ex['id']}/approve", headers=AUTH, json={"user": "bob"}
+        f"/api/v1/executions/{ex['id']}/approve",
+        headers={**bearer("bob"), "X-User": "carol"},
+        json={"user": "carol"},
     )
     assert approved.status_code == 200 and approved.get_json()["state"] == "succeeded"
-    again = client.post(
-        f"/api/v1/executions/{ex['id']}/approve", headers=AUTH, json={"user": "carol"}
-    )
+    assert [a["user"] for a in approved.get_json()["approvals"]] == ["bob"]
+    again = client.post(f"/api/v1/executions/{ex['id']}/approve", headers=bearer("carol"))
     assert again.status_code == 409
     detail = client.get(f"/api/v1/executions/{ex['id']}").get_json()
     assert [s["step_id"] for s in detail["steps"]] == ["isolate"]
@@ -111,9 +119,9 @@ def test_manual_run_approval_and_audit_through_http(client_world: tuple[FlaskCli
 def test_pause_resume_and_maintenance(client_world: tuple[FlaskClient, Any]) -> None:
     client, _ = client_world
     paused = client.post(
-        "/api/v1/automation/pause", headers=AUTH, json={"reason": "incident 7", "user": "al"}
+        "/api/v1/automation/pause", headers=bearer("oncall"), json={"reason": "incident 7"}
     )
-    assert paused.get_json()["paused"] is True and paused.get_json()["changed_by"] == "al"
+    assert paused.get_json()["paused"] is True and paused.get_json()["changed_by"] == "oncall"
     assert client.post("/api/v1/automation/resume", headers=AUTH).get_json()["paused"] is False
     made = client.post(
         "/api/v1/maintenance",
@@ -167,17 +175,7 @@ def test_maintenance_windows_are_bounded(
 def test_the_maintenance_bound_is_configurable(make_world: Any) -> None:
     w = make_world(DESIGN_EXAMPLE)
     app = Flask("t")
-    app.register_blueprint(
-        create_blueprint(
-            w.remediator,
-            w.store,
-            w.switches,
-            w.log,
-            token="secret-token",
-            clock=w.clock,
-            max_maintenance_s=3600,
-        )
-    )
+    app.register_blueprint(create_blueprint(ops_of(w), access=people(), max_maintenance_s=3600))
     client = app.test_client()
     too_long = client.post("/api/v1/maintenance", headers=AUTH, json={"duration": "2h"})
     assert (
@@ -187,3 +185,52 @@ def test_the_maintenance_bound_is_configurable(make_world: Any) -> None:
     assert (
         client.post("/api/v1/maintenance", headers=AUTH, json={"duration": "1h"}).status_code == 201
     )
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "allowed"),
+    [
+        ("vera", "/api/v1/automation/pause", False),
+        ("oncall", "/api/v1/automation/pause", True),
+        ("oncall", "/api/v1/automation/resume", False),
+        ("alice", "/api/v1/automation/resume", True),
+        ("vera", "/api/v1/runbooks/isolate-provider/executions", False),
+        ("oncall", "/api/v1/runbooks/isolate-provider/executions", True),
+        ("vera", "/api/v1/maintenance", False),
+        ("oncall", "/api/v1/maintenance", True),
+    ],
+)
+def test_each_write_needs_its_role(
+    client_world: tuple[FlaskClient, Any], who: str, path: str, allowed: bool
+) -> None:
+    client, w = client_world
+    w.querier.holding.add(VERIFY)
+    body = {"labels": {"region": "eu", "provider": "pv2"}, "duration": "1h", "reason": "r"}
+    resp = client.post(path, headers=bearer(who), json=body)
+    if allowed:
+        assert resp.status_code in (200, 201)
+        return
+    assert resp.status_code == 403 and resp.get_json()["error"] == "forbidden"
+    assert who in resp.get_json()["message"]
+    assert w.store.find() == [] and w.switches.maintenance_windows() == []
+    assert w.log.events() == []
+
+
+def test_an_operator_cannot_approve_and_an_approver_can(
+    client_world: tuple[FlaskClient, Any],
+) -> None:
+    client, w = client_world
+    w.querier.holding.add(VERIFY)
+    made = client.post(
+        "/api/v1/runbooks/isolate-provider/executions",
+        headers=bearer("oncall"),
+        json={"labels": {"region": "eu", "provider": "pv2"}},
+    ).get_json()
+    for path in ("approve", "reject"):
+        refused = client.post(f"/api/v1/executions/{made['id']}/{path}", headers=bearer("oncall"))
+        assert refused.status_code == 403
+    assert w.store.get(made["id"]).state.value == "pending_approval"
+    rejected = client.post(
+        f"/api/v1/executions/{made['id']}/reject", headers=bearer("bob"), json={"reason": "no"}
+    )
+    assert rejected.status_code == 200 and rejected.get_json()["state"] == "rejected"

@@ -2,17 +2,19 @@
 
 The cases are generated from `runbooks/*.yaml`: for each runbook, each outcome it can have
 (verified, then its alert resolves; or verification failed, rolled back or failed), and each
-crash point the executor passes on the way (before, started, acted, after of every step of
-steps, rollback and on_resolved; around verification; around every state and resolution
-move). The crash is the executor's hook raising a BaseException nothing catches, in process;
+crash point the executor passes on the way (around each approval an approval-mode runbook
+waits for and its launch; before, started, acted, after of every step of steps, rollback and
+on_resolved; around verification; around every state and resolution move). The crash is the executor's hook raising a BaseException nothing catches, in process;
 "restarting" drops the Remediator and builds a new one on the same SQLite database, which
 resumes. The aggregator is a fake at the HTTP boundary that answers a repeated
 Idempotency-Key from memory (conftest.FakeAdmin). A crash before the alert resolved is tried
 twice: the alert still firing after the restart (then resolving), and the alert resolved
-while the control plane was down (the restart's reconciliation must notice).
+while the control plane was down (the restart's reconciliation must notice). The approvers
+approve as soon as it waits for them; after a restart, those whose approval the crash lost
+(their call failed) approve again, and no one else: one that was recorded is not asked twice.
 
-Asserted for each: one execution, in its expected final state, its episode `done`; each
-mutating step acted on once, under its own key, any resend under that same key; the steps of
+Asserted for each: one execution, in its expected final state, its episode `done`, launched
+once, with each approver's approval recorded and audited once; each mutating step acted on once, under its own key, any resend under that same key; the steps of
 the outcome's phases all done; on_resolved audited once; the audit chain intact.
 """
 
@@ -26,7 +28,8 @@ import pytest
 
 from controlplane.runbooks.actions import ACTIONS
 from controlplane.runbooks.crashpoint import WHENS
-from controlplane.runbooks.model import Runbook, Step
+from controlplane.runbooks.engine import Remediator
+from controlplane.runbooks.model import Mode, Runbook, Step
 from controlplane.runbooks.store import Resolution, State
 from tests.controlplane.runbooks.conftest import FakeAdmin, served_admin
 from tests.controlplane.runbooks.crashes import (
@@ -41,6 +44,8 @@ from tests.controlplane.runbooks.crashes import (
 )
 
 pytestmark = pytest.mark.slow
+
+APPROVERS = ("alice", "bob")  # distinct people, as many as a runbook asks for
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,10 +74,18 @@ def distinct(points: list[Point]) -> list[Point]:
     ]
 
 
+def approval_points(rb: Runbook) -> list[Point]:
+    """Around each approval an approval-mode runbook waits for, then its launch."""
+    if rb.mode is not Mode.APPROVAL:
+        return []
+    points = [p for n in range(1, rb.approvers + 1) for p in _around("approval", str(n))]
+    return points + _around("state", "running")
+
+
 def crash_points(rb: Runbook, outcome: str) -> tuple[list[Point], list[Point]]:
     """(points reached while the alert fires, points reached once it resolved), in the order
     an execution passes them."""
-    firing = [("steps", s.id, w) for s in rb.steps for w in WHENS]
+    firing = approval_points(rb) + [("steps", s.id, w) for s in rb.steps for w in WHENS]
     if rb.verify is not None:
         firing += _around("state", "verifying") + _around("verify", "")
     if outcome == "rolled_back":
@@ -136,6 +149,7 @@ def first_life(plant: Plant, rb: Runbook, case: Case) -> bool:
     resolved_sent = False
     try:
         remediator.on_alert(alert(rb, firing=True, at=T0))
+        approve_missing(plant, remediator, rb)
         plant.clock.now += 30
         resolved_sent = True
         remediator.on_alert(alert(rb, firing=False, at=T0))
@@ -145,10 +159,21 @@ def first_life(plant: Plant, rb: Runbook, case: Case) -> bool:
     return resolved_sent
 
 
+def approve_missing(plant: Plant, remediator: Remediator, rb: Runbook) -> None:
+    """Each approver who has not approved yet does, while the execution waits for them."""
+    if rb.mode is not Mode.APPROVAL:
+        return
+    for who in APPROVERS[: rb.approvers]:
+        [ex] = plant.store.find()
+        if ex.state is State.PENDING_APPROVAL and who not in {a["user"] for a in ex.approvals}:
+            remediator.approve(ex.id, who)
+
+
 def second_life(plant: Plant, rb: Runbook, case: Case) -> None:
     plant.clock.now += 120  # down for two minutes
     restarted = plant.process(deferred=True)
     restarted.resume()
+    approve_missing(plant, restarted, rb)  # an approval the crash lost is given again
     assert rb.trigger is not None
     if case.after_restart == "resolved_while_down":
         # no resolved event will ever come: the restarted rule manager never saw it firing
@@ -208,6 +233,10 @@ def test_a_crash_at_any_point_finishes_the_execution_and_its_follow_up_once(
         1 if case.outcome == "succeeded" and rb.on_resolved else 0
     )
     assert kinds.count(case.outcome) <= 1 and kinds.count("step") >= len(ran)
+    assert kinds.count("running") == 1  # launched once
+    if rb.mode is Mode.APPROVAL:  # no approval lost (it would be given twice), none extra
+        assert [a["user"] for a in ex.approvals] == list(APPROVERS[: rb.approvers])
+        assert kinds.count("approved") == rb.approvers
     assert plant.log.verify().ok
 
 
@@ -216,3 +245,7 @@ def test_the_matrix_covers_every_shipped_runbook_and_phase() -> None:
     assert {c.runbook for c in CASES} == set(RUNBOOKS) != set()
     phases = {c.point[0] for c in CASES}
     assert {"steps", "verify", "state", "rollback", "on_resolved", "resolution"} <= phases
+    # a shipped approval runbook: crashes around each approval and its launch
+    approval = {c.point for c in CASES if RUNBOOKS[c.runbook].mode is Mode.APPROVAL}
+    assert {("approval", "1", "before"), ("approval", "2", "after")} <= approval
+    assert ("state", "running", "after") in approval

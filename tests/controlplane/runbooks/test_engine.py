@@ -148,6 +148,48 @@ def test_approvals_expire_and_rejections_stick(make_world: Any) -> None:
     assert w.admin.calls == []
 
 
+def approved(world: Any, provider: str, deadline: float) -> Any:
+    """As a process killed between the last approval and the launch leaves an execution."""
+    ex = world.store.create(
+        runbook="isolate-provider",
+        mode="approval",
+        state=State.PENDING_APPROVAL,
+        target_key=f"provider/eu/{provider}",
+        trigger="alert",
+        labels={**LABELS, "provider": provider},
+        requested_by="controlplane",
+        deadline=deadline,
+    )
+    for who in ("alice", "bob"):
+        world.store.add_approval(ex.id, who, 2)
+    return ex
+
+
+def test_a_restart_launches_what_was_fully_approved_once_unless_expired(make_world: Any) -> None:
+    w = make_world(
+        DESIGN_EXAMPLE.replace("mode: auto", "mode: approval\napprovers: 2").replace(
+            "max_concurrent: 1", "max_concurrent: 2"
+        )
+    )
+    w.querier.holding.add(VERIFY)
+    ready = approved(w, "pv3", deadline=w.clock.now + 600)
+    late = approved(w, "pv5", deadline=w.clock.now - 1)
+    restarted = w.rebuild()
+    assert restarted.resume() == [ready.id]
+    restarted.tick()
+    assert (w.store.get(ready.id) or ready).state is State.SUCCEEDED
+    assert (w.store.get(late.id) or late).state is State.EXPIRED  # a stale decision is not run
+    assert w.rebuild().resume() == []  # launched once
+    assert w.admin.acted == ["/admin/providers/pv3/isolate"]
+    assert kinds(w, ready.id).count("running") == 1
+    # or the last approver, whose call failed with the process, approves again: that launches
+    retried = approved(w, "pv4", deadline=w.clock.now + 600)
+    assert restarted.approve(retried.id, "bob").state is State.SUCCEEDED
+    with pytest.raises(RemediationError, match="not pending approval"):
+        restarted.approve(retried.id, "bob")  # single use still
+    assert kinds(w, retried.id).count("approved") == 0  # recorded by store.add_approval above
+
+
 def test_budget_exhaustion_pauses_automation(make_world: Any) -> None:
     w = make_world(
         DESIGN_EXAMPLE.replace("cooldown: 10m", "cooldown: 0s")

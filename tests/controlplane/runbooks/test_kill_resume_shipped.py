@@ -14,6 +14,11 @@ CONTROLPLANE_CRASH_AT=...` (SIGKILL at that exact point); the next one starts wi
     drain-region      killed with the drain call answered but unrecorded; the region recovers
                       while the control plane is down: resent under its key, then undrained
     replay-wallet-queue  killed with the replay answered but unrecorded, alert still firing
+    force-replay-wallet-queue  (approval, two approvers) killed with the second approval
+                      recorded but not launched: the restart launches it once, nobody approves
+                      again
+
+Approvals go through `approve()`, the one place that knows how the API names a person.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ groups:
         labels: {severity: page}
       - alert: WalletQueueBacklog
         expr: test_failing{kind="wallet"} == 1
+      - alert: WalletQueueStale
+        expr: test_failing{kind="stale"} == 1
+        labels: {severity: page}
 """
 
 
@@ -66,7 +74,7 @@ groups:
 class FakeAggregator:
     """Every POST recorded with its key (`calls`); `acted` only the first of each key."""
 
-    failing: set[str] = field(default_factory=set)  # provider | region | wallet
+    failing: set[str] = field(default_factory=set)  # provider | region | wallet | stale
     calls: list[tuple[str, str]] = field(default_factory=list)
     acted: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     isolated: set[str] = field(default_factory=set)
@@ -139,7 +147,12 @@ class FakeAggregator:
         lines = [
             *(
                 f'test_failing{{kind="{kind}",region="eu"{extra}}} {int(kind in self.failing)}'
-                for kind, extra in (("provider", ',provider="pv3"'), ("region", ""), ("wallet", ""))
+                for kind, extra in (
+                    ("provider", ',provider="pv3"'),
+                    ("region", ""),
+                    ("wallet", ""),
+                    ("stale", ""),
+                )
             ),
             f'casino_provider_isolated{{region="eu",provider="pv3"}} {int("pv3" in self.isolated)}',
             'casino:launch_success:ratio_rate1m{region="eu"} 1',
@@ -263,6 +276,10 @@ def plane(
     env.update(
         CONTROLPLANE_PORT=str(port),
         CONTROLPLANE_API_TOKEN=API_TOKEN,
+        # the approvers of the shipped config/access.yml
+        CONTROLPLANE_ACCESS_FILE=str(ROOT / "config" / "access.yml"),
+        CONTROLPLANE_TOKEN_ALICE=PEOPLE["alice"],
+        CONTROLPLANE_TOKEN_BOB=PEOPLE["bob"],
         CONTROLPLANE_DATABASE_URL=f"sqlite:///{tmp_path / 'controlplane.db'}",
         CONTROLPLANE_RUNBOOKS_DIR=str(runbooks),
         CONTROLPLANE_RULES_DIR=str(rules),
@@ -366,4 +383,51 @@ def test_replay_wallet_queue_killed_in_flight_with_the_alert_still_firing(
     assert (ex["state"], ex["resolution"]) == ("succeeded", "done")
     assert_once(aggregator, ex, (REPLAY, "steps:replay"))
     assert aggregator.queue_depth == 0
+    plane.verify_audit()
+
+
+PEOPLE = {"alice": "alice-kill-token", "bob": "bob-kill-token"}
+
+
+def approve(base_url: str, execution_id: str, who: str) -> requests.Response:
+    """`who` approves the execution through the API, with their own token."""
+    return requests.post(
+        f"{base_url}/api/v1/executions/{execution_id}/approve",
+        headers={"Authorization": f"Bearer {PEOPLE[who]}"},
+        timeout=10,
+    )
+
+
+def test_force_replay_wallet_queue_killed_between_its_second_approval_and_its_launch(
+    plane: Plane, aggregator: FakeAggregator
+) -> None:
+    runbook = "force-replay-wallet-queue"
+    first = plane.start(crash_at="approval:2:after")
+    aggregator.failing.add("stale")
+    pending = wait_for(
+        lambda: next(
+            (e for e in plane.executions(runbook) if e["state"] == "pending_approval"), None
+        ),
+        "the request for two approvals",
+    )
+    assert aggregator.calls == []  # nothing acts before two people said so
+    first_approval = approve(plane.url, pending["id"], "alice")
+    assert first_approval.status_code == 200, first_approval.text
+    assert first_approval.json()["state"] == "pending_approval"
+    with pytest.raises(requests.ConnectionError):  # the process dies with bob's approval
+        approve(plane.url, pending["id"], "bob")
+    plane.died(first)
+    stored, steps = plane.stored(runbook)
+    assert (stored.state, steps) == (State.PENDING_APPROVAL, {})
+    assert [a["user"] for a in stored.approvals] == ["alice", "bob"]
+
+    plane.start()
+    wait_for(lambda: plane.only(runbook)["state"] == "succeeded", "the launch after the restart")
+    aggregator.failing.discard("stale")
+    ex = plane.settled(runbook)
+    assert (ex["state"], ex["resolution"]) == ("succeeded", "done")
+    assert_once(aggregator, ex, (REPLAY, "steps:replay"))
+    assert [a["user"] for a in ex["approvals"]] == ["alice", "bob"]
+    kinds = [e["kind"] for e in ex["audit"]]
+    assert (kinds.count("approved"), kinds.count("running")) == (2, 1)
     plane.verify_audit()
