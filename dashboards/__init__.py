@@ -1,14 +1,26 @@
-"""Dash dashboards, mounted by the control plane at /dash/. They read; they never act.
+"""Dash dashboards, mounted by the control plane at /dash/. They read; people signed in act.
 
     create_dash(flask_app, reads=ReadModels(...))   # controlplane.app.create_app does this
 
     reads.py       ReadModels: the control plane's read interfaces, passed in
+    acting.py      who is signed in; every button runs through `act` and the same
+                   controlplane.operate.Operations as the HTTP API (roles, audit)
+    signin.py      /dash/signin and /dash/signout: the session cookie
     view.py        the view in the URL (time range, refresh), steps of at most 1,000 points
     queries.py     the PromQL each panel runs
     activity.py    alerts, executions, automation, audit: data functions
     slos.py        SLO rows, burn rates, budget in events, exhaustion: data functions
+    incidents.py   what an incident is (its id, start, end), the list, one incident's
+                   lanes: data functions; incident_budget.py: the error budget it burnt
+    incident_lanes.py   faults, alert states, runs and steps, audit decisions as lanes
+                   on one time axis, and as one chronological list: pure
+    timeline.py    an incident's lanes and budget lost -> one plotly figure, pure
+    incident_panels.py  incident list, header, event table, budget table, pure
+    fleet.py       providers, wallet, regions: range and instant queries shaped into
+                   curves, provider x time grids and state grids, "now" rows: data functions
     figures.py     data -> plotly figure, pure
-    panels.py, slo_panels.py, audit_panels.py    data -> components, pure
+    fleet_figures.py    heatmaps, state maps and faceted lines of the fleet pages, pure
+    panels.py, slo_panels.py, audit_panels.py, fleet_panels.py    data -> components, pure
     shell.py       navigation, time range picker, auto-refresh, light and dark
     pages/         one module per page: `dash.register_page`, a `layout`, small callbacks
                    that call one data function and one figure or panel function
@@ -25,7 +37,7 @@ from typing import Any
 import dash
 from flask import Flask
 
-from dashboards import guard, shell
+from dashboards import guard, shell, signin
 from dashboards.reads import EXTENSION, ReadModels
 
 __all__ = ["PREFIX", "ReadModels", "create_dash"]
@@ -54,6 +66,8 @@ def create_dash(server: Flask, *, reads: ReadModels, prefix: str = PREFIX) -> da
     # first serves, and the next app built in this process must not inherit them.
     _claim_callbacks(app)
     guard.install(server, prefix, app)
+    if reads.acting is not None:
+        signin.install(server, reads.acting, prefix)
     return app
 
 

@@ -10,7 +10,7 @@ import dash_mantine_components as dmc
 from dash import html
 
 from controlplane.runbooks.store import Execution, State
-from dashboards import text
+from dashboards import incidents, text
 from dashboards.activity import AlertRow, Automation
 
 SEVERITY_COLOURS = {"page": "red", "critical": "red", "ticket": "orange", "warning": "orange"}
@@ -158,7 +158,7 @@ def alerts_table(rows: Sequence[AlertRow], now_s: float, params: Mapping[str, st
                     severity_badge(r.severity),
                     alert_link(r, params),
                     dmc.Text(text.labels(r.labels), size="sm"),
-                    dmc.Text(text.clock(r.since_ms / 1000, now_s), size="xs", c="dimmed"),
+                    _since(r, now_s, params),
                     _for(r, now_s),
                     dmc.Text(r.summary, size="sm", miw=180),
                 ]
@@ -167,6 +167,15 @@ def alerts_table(rows: Sequence[AlertRow], now_s: float, params: Mapping[str, st
             wrap=(2, 5),
         )
     )
+
+
+def _since(row: AlertRow, now_s: float, params: Mapping[str, str]) -> Any:
+    """When it started, and the incident it belongs to (a page or ticket alert makes one)."""
+    when = dmc.Text(text.clock(row.since_ms / 1000, now_s), size="xs", c="dimmed")
+    if row.severity not in incidents.SEVERITIES:
+        return when
+    found = anchor("incident", f"/incidents/{incidents.incident_id(row.since_ms)}", params)
+    return dmc.Group([when, found], gap=6, wrap="nowrap")
 
 
 def _for(row: AlertRow, now_s: float) -> Any:

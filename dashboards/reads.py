@@ -24,6 +24,7 @@ from controlplane.rules.alerting import Alert
 from controlplane.runbooks.actions import ACTIONS
 from controlplane.runbooks.store import Execution, State, StepRecord
 from controlplane.slo import SLO
+from dashboards.acting import Acting
 
 EXTENSION = "dashboards"
 MUTATING = tuple(name for name, spec in ACTIONS.items() if spec.mutating)
@@ -81,6 +82,8 @@ class ReadModels:
     clock: Callable[[], float] = time.time
     # the audit chain is verified at most this often: verifying reads every row
     verify_every_s: float = 30.0
+    # what people may do from the pages (None: read-only dashboards)
+    acting: Acting | None = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def slo(self, slo_id: str) -> SLO | None:

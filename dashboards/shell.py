@@ -14,11 +14,29 @@ from typing import Any
 import dash
 import dash_mantine_components as dmc
 from dash import ALL, Input, Output, ctx, dcc, html, no_update
+from flask import has_request_context
 
-from dashboards import reads, text
-from dashboards.view import CUSTOM, RANGES, REFRESHES, View, query_params, with_view
+from dashboards import acting, reads, text
+from dashboards.view import (
+    CUSTOM,
+    RANGES,
+    REFRESHES,
+    View,
+    ignored,
+    query_params,
+    with_view,
+)
 
-NAV = (("Overview", "/"), ("SLOs", "/slos"), ("Executions", "/executions"), ("Audit", "/audit"))
+NAV = (
+    ("Overview", "/"),
+    ("SLOs", "/slos"),
+    ("Incidents", "/incidents"),
+    ("Providers", "/providers"),
+    ("Wallet", "/wallet"),
+    ("Regions", "/regions"),
+    ("Executions", "/executions"),
+    ("Audit", "/audit"),
+)
 PICKER_FORMAT = "%Y-%m-%d %H:%M:%S"
 THEME = {
     "primaryColor": "indigo",
@@ -28,13 +46,19 @@ THEME = {
 
 
 def layout() -> dmc.MantineProvider:
+    """Built for each page load: it carries who is signed in (and the CSRF token every write
+    echoes back, see acting.py)."""
+    # Dash also calls this once outside any request, to check the layout
+    who = acting.session_view(reads.current().acting) if has_request_context() else {}
     return dmc.MantineProvider(
         [
             dcc.Location(id="url", refresh=False),
+            dcc.Store(id="session", data=who),
             dcc.Interval(id="tick", interval=5000),
+            dcc.Store(id="beat"),  # the ticks pages refresh on: see install()
             dmc.AppShell(
                 [
-                    dmc.AppShellHeader(_header(), px="md"),
+                    dmc.AppShellHeader(_header(who), px="md"),
                     dmc.AppShellMain(
                         dmc.Container(
                             [_toolbar(), dash.page_container], fluid=True, px="md", maw=1680
@@ -51,7 +75,7 @@ def layout() -> dmc.MantineProvider:
     )
 
 
-def _header() -> dmc.Group:
+def _header(who: dict[str, Any]) -> dmc.Group:
     nav = [
         dmc.NavLink(
             label=label,
@@ -70,19 +94,41 @@ def _header() -> dmc.Group:
                 gap=4,
                 wrap="nowrap",
             ),
-            dmc.ColorSchemeToggle(
-                id="scheme",
-                lightIcon=dmc.Text("dark", size="xs", fw=600),
-                darkIcon=dmc.Text("light", size="xs", fw=600),
-                variant="default",
-                size="lg",
-                w=52,
+            dmc.Group(
+                [
+                    _who(who),
+                    dmc.ColorSchemeToggle(
+                        id="scheme",
+                        lightIcon=dmc.Text("dark", size="xs", fw=600),
+                        darkIcon=dmc.Text("light", size="xs", fw=600),
+                        variant="default",
+                        size="lg",
+                        w=52,
+                    ),
+                ],
+                gap="sm",
+                wrap="nowrap",
             ),
         ],
         h="100%",
         justify="space-between",
         wrap="nowrap",
     )
+
+
+def _who(who: dict[str, Any]) -> Any:
+    """Who is signed in, and the way in or out (plain links: signing in is not a Dash page)."""
+    if not who.get("acts"):
+        return dmc.Text("read-only", size="xs", c="dimmed")
+    if who.get("user"):
+        return dmc.Group(
+            [
+                dmc.Text(f"{who['user']} · {who['role']}", size="sm", fw=600, id="who"),
+                html.A("sign out", href=dash.get_relative_path("/signout"), className="signout"),
+            ],
+            gap="xs",
+        )
+    return html.A("sign in", href=dash.get_relative_path("/signin"), id="signin")
 
 
 def _toolbar() -> dmc.Group:
@@ -116,6 +162,7 @@ def _toolbar() -> dmc.Group:
                         comboboxProps={"withinPortal": True},
                     ),
                     dmc.Text(id="updated", size="xs", c="dimmed", miw=150),
+                    dmc.Text(id="url-note", size="xs", c="orange"),
                 ],
                 gap="xs",
             ),
@@ -190,6 +237,12 @@ def nav_state(pathname: str | None, search: str | None) -> tuple[list[str], list
     return hrefs, active
 
 
+def url_note(search: str | None) -> str:
+    """Says which parameters of the link were not understood (the defaults are shown)."""
+    bad = ignored(search)
+    return f"ignored {', '.join(bad)}: showing the defaults" if bad else ""
+
+
 def updated_text(search: str | None, now_ms: int) -> str:
     view = View.from_search(search)
     if view.range == CUSTOM:
@@ -239,10 +292,25 @@ def install(app: dash.Dash) -> None:
         return nav_state(pathname, search)
 
     @app.callback(
-        Output("updated", "children"), Input("tick", "n_intervals"), Input("url", "search")
+        Output("updated", "children"), Input("beat", "data"), Input("url", "search")
     )
     def _updated(_tick: int | None, search: str | None) -> str:
         return updated_text(search, reads.now_ms())
+
+    # A tick while any callback is still in flight is skipped, in the browser: a query slower
+    # than the refresh interval never piles requests up on the server.
+    app.clientside_callback(
+        """function(n) {
+            const busy = document.querySelector('[data-dash-is-loading="true"]');
+            return busy ? window.dash_clientside.no_update : n;
+        }""",
+        Output("beat", "data"),
+        Input("tick", "n_intervals"),
+    )
+
+    @app.callback(Output("url-note", "children"), Input("url", "search"))
+    def _url_note(search: str | None) -> str:
+        return url_note(search)
 
 
 def page(*children: Any) -> html.Div:

@@ -295,6 +295,19 @@ def events_in_window(
     return None
 
 
+def data_since(querier: Querier, expr: str, window: Window) -> int | None:
+    """When `expr` first has data in the window (ms, to one step), or None: what the store
+    still keeps (the embedded store's long-term tier, a remote's own retention), so that a
+    page can say that data before then is not there. One instant query over one series:
+    the earliest sample time of a subquery at the window's step."""
+    span_s, step_s = max(1, window.span_ms // 1000), max(1, window.step_ms // 1000)
+    query = f"min_over_time(timestamp({expr})[{span_s}s:{step_s}s])"
+    result = querier.instant(query, window.end_ms)
+    if result.type is not ResultType.VECTOR or not result.vector:
+        return None
+    return round(min(sample.value for sample in result.vector) * 1000)
+
+
 def line(querier: Querier, expr: str, window: Window) -> Line | None:
     """The first series of a range query (the selectors pick one instance), or None."""
     result = querier.range(expr, window.start_ms, window.end_ms, window.step_ms)

@@ -97,6 +97,23 @@ class View:
         return round(parse_duration(self.refresh) * 1000)
 
 
+def ignored(search: str | None) -> list[str]:
+    """The view's parameters in `search` that did not parse and were replaced by defaults,
+    as `name=value`, for the note that says so."""
+    given = query_params(search)
+    view = View.from_params(given)
+    bad = []
+    if given.get("range") and given["range"] != view.range:
+        bad.append(f"range={given['range']}")
+    if view.range != CUSTOM:
+        bad += [f"{k}={given[k]}" for k in ("from", "to") if given.get(k)]
+    if given.get("refresh") and given["refresh"] != view.refresh:
+        bad.append(f"refresh={given['refresh']}")
+    if given.get("paused") and given["paused"] not in ("1", "true", "0", "false"):
+        bad.append(f"paused={given['paused']}")
+    return bad
+
+
 def step_ms(span_ms: int, max_points: int = MAX_POINTS) -> int:
     """The smallest readable step that keeps a series over `span_ms` within `max_points`."""
     raw_s = span_ms / 1000 / max_points

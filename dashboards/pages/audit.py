@@ -93,14 +93,14 @@ def _filter(kind: str | None, actor: str | None, execution: str | None, search: 
     return merge_search(search, flt.params())
 
 
-@callback(Output("audit-chain", "children"), Input("tick", "n_intervals"), Input("url", "search"))
+@callback(Output("audit-chain", "children"), Input("beat", "data"), Input("url", "search"))
 def _chain(_tick: int | None, _search: str | None) -> Any:
     r = reads.current()
     status, problem = activity.chain_status(r)
     return [panels.problem(problem), audit_panels.chain_panel(status, r.clock())]
 
 
-@callback(Output("audit-table", "children"), Input("tick", "n_intervals"), Input("url", "search"))
+@callback(Output("audit-table", "children"), Input("beat", "data"), Input("url", "search"))
 def _events(_tick: int | None, search: str | None) -> Any:
     r, view = reads.current(), View.from_search(search)
     page, problem = activity.audit_events(

@@ -7,10 +7,10 @@ from typing import Any
 
 import dash
 import dash_mantine_components as dmc
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, ctx, dcc, html
 
 from controlplane.runbooks.store import State as ExecState
-from dashboards import activity, figures, panels, reads, shell
+from dashboards import acting, actions, activity, figures, panels, reads, shell
 from dashboards.activity import ExecutionFilter
 from dashboards.view import View, merge_search, query_params
 
@@ -62,6 +62,13 @@ def layout(**params: Any) -> html.Div:
             my="sm",
             align="flex-end",
         ),
+        panels.card(
+            "Run a runbook by hand: plan it first (a dry run changes nothing), then run it",
+            html.Div(
+                [actions.run_controls(list(reads.current().runbooks)), dcc.Store("run-planned")]
+            ),
+        ),
+        dmc.Space(h="md"),
         panels.card("When", dcc.Graph(id="ex-timeline", config=GRAPH_CONFIG)),
         dmc.Space(h="md"),
         panels.card("Executions", html.Div(id="ex-table")),
@@ -93,7 +100,7 @@ def _filter(
 @callback(
     Output("ex-timeline", "figure"),
     Output("ex-table", "children"),
-    Input("tick", "n_intervals"),
+    Input("beat", "data"),
     Input("url", "search"),
 )
 def _executions(_tick: int | None, search: str | None) -> tuple[Any, Any]:
@@ -106,3 +113,46 @@ def _executions(_tick: int | None, search: str | None) -> tuple[Any, Any]:
         figures.executions_figure(found, window),
         [panels.problem(problem), panels.executions_table(found, r.clock(), view.params())],
     )
+
+
+@callback(
+    Output("run-acted", "children"),
+    Output("run-planned", "data"),
+    Input("run-plan", "n_clicks"),
+    Input("run-go", "n_clicks"),
+    State("run-runbook", "value"),
+    State("run-labels", "value"),
+    State("session", "data"),
+    State("url", "search"),
+    prevent_initial_call=True,
+)
+def _run(
+    _plan: int | None,
+    _go: int | None,
+    runbook: str | None,
+    raw_labels: str | None,
+    who: Any,
+    search: str | None,
+) -> tuple[Any, Any]:
+    """Plan (a dry run), then run what was planned: the plan is kept until the inputs change."""
+    labels, problem = actions.parse_labels(raw_labels)
+    if not runbook or problem:
+        why = problem or "choose a runbook"
+        return actions.outcome(acting.Outcome(ok=False, message=why)), None
+    dry_run = ctx.triggered_id == "run-plan"
+    result = acting.act(
+        reads.current().acting, who, actions.run_do(runbook, labels, dry_run=dry_run)
+    )
+    planned = {"runbook": runbook, "labels": raw_labels or ""} if dry_run and result.ok else None
+    return actions.outcome(result, View.from_search(search).params()), planned
+
+
+@callback(
+    Output("run-go", "disabled"),
+    Input("run-planned", "data"),
+    Input("run-runbook", "value"),
+    Input("run-labels", "value"),
+)
+def _runnable(planned: Any, runbook: str | None, raw_labels: str | None) -> bool:
+    """Run is offered only for exactly what was just planned."""
+    return not planned or planned != {"runbook": runbook, "labels": raw_labels or ""}

@@ -8,9 +8,9 @@ from typing import Any
 
 import dash
 import dash_mantine_components as dmc
-from dash import Input, Output, callback, html
+from dash import Input, Output, State, callback, ctx, html
 
-from dashboards import activity, panels, reads, shell, slo_panels, slos
+from dashboards import acting, actions, activity, panels, reads, shell, slo_panels, slos
 from dashboards.view import View
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · control plane")
@@ -29,11 +29,17 @@ def layout(**params: Any) -> html.Div:
         dmc.Grid(
             [
                 dmc.GridCol(
-                    panels.card("Alerts, firing first", html.Div(id="ov-alerts")),
+                    panels.card(
+                        "Alerts, firing first",
+                        html.Div([html.Div(id="ov-alerts"), actions.silence_controls()]),
+                    ),
                     span={"base": 12, "lg": 9},
                 ),
                 dmc.GridCol(
-                    panels.card("Automation", html.Div(id="ov-automation")),
+                    panels.card(
+                        "Automation",
+                        html.Div([html.Div(id="ov-automation"), actions.automation_controls()]),
+                    ),
                     span={"base": 12, "lg": 3},
                 ),
                 dmc.GridCol(
@@ -57,10 +63,11 @@ def layout(**params: Any) -> html.Div:
 @callback(
     Output("ov-alerts", "children"),
     Output("ov-summary", "children"),
-    Input("tick", "n_intervals"),
+    Output("ov-silence-alert", "data"),
+    Input("beat", "data"),
     Input("url", "search"),
 )
-def _alerts(_tick: int | None, search: str | None) -> tuple[Any, Any]:
+def _alerts(_tick: int | None, search: str | None) -> tuple[Any, Any, Any]:
     r = reads.current()
     rows, problem = activity.current_alerts(r)
     return (
@@ -69,17 +76,55 @@ def _alerts(_tick: int | None, search: str | None) -> tuple[Any, Any]:
             panels.alerts_table(rows, r.clock(), View.from_search(search).params()),
         ],
         panels.alert_summary(rows),
+        actions.alert_options(rows),
     )
 
 
-@callback(Output("ov-automation", "children"), Input("tick", "n_intervals"), Input("url", "search"))
+@callback(
+    Output("ov-acted", "children"),
+    Output("ov-automation", "children", allow_duplicate=True),
+    Input("ov-pause", "n_clicks"),
+    Input("ov-resume", "n_clicks"),
+    State("ov-reason", "value"),
+    State("session", "data"),
+    prevent_initial_call=True,
+)
+def _pause_or_resume(
+    _p: int | None, _r: int | None, reason: str | None, who: Any
+) -> tuple[Any, Any]:
+    do = actions.pause_do(reason) if ctx.triggered_id == "ov-pause" else actions.resume_do()
+    done = actions.outcome(acting.act(reads.current().acting, who, do))
+    return done, _automation(None, None)  # the new state now, not at the next tick
+
+
+@callback(
+    Output("ov-silenced", "children"),
+    Input("ov-silence-1", "n_clicks"),
+    Input("ov-silence-4", "n_clicks"),
+    State("ov-silence-alert", "value"),
+    State("session", "data"),
+    prevent_initial_call=True,
+)
+def _silence(_one: int | None, _four: int | None, chosen: str | None, who: Any) -> Any:
+    r = reads.current()
+    rows, _problem = activity.current_alerts(r)
+    matchers = actions.matchers_of(chosen, rows)
+    if not matchers:
+        return actions.outcome(acting.Outcome(ok=False, message="choose an alert first"))
+    hours = 1 if ctx.triggered_id == "ov-silence-1" else 4
+    return actions.outcome(
+        acting.act(r.acting, who, actions.silence_do(matchers, hours, r.clock()))
+    )
+
+
+@callback(Output("ov-automation", "children"), Input("beat", "data"), Input("url", "search"))
 def _automation(_tick: int | None, _search: str | None) -> Any:
     r = reads.current()
     state, problem = activity.automation(r)
     return [panels.problem(problem), panels.automation_panel(state, r.clock())]
 
 
-@callback(Output("ov-slos", "children"), Input("tick", "n_intervals"), Input("url", "search"))
+@callback(Output("ov-slos", "children"), Input("beat", "data"), Input("url", "search"))
 def _slos(_tick: int | None, search: str | None) -> Any:
     r, view = reads.current(), View.from_search(search)
     rows, problem = slos.slo_rows(r, view.window(r.now_ms()).end_ms)
@@ -89,7 +134,7 @@ def _slos(_tick: int | None, search: str | None) -> Any:
 @callback(
     Output("ov-active", "children"),
     Output("ov-waiting", "children"),
-    Input("tick", "n_intervals"),
+    Input("beat", "data"),
     Input("url", "search"),
 )
 def _active(_tick: int | None, search: str | None) -> tuple[Any, Any]:
@@ -104,7 +149,7 @@ def _active(_tick: int | None, search: str | None) -> tuple[Any, Any]:
     )
 
 
-@callback(Output("ov-recent", "children"), Input("tick", "n_intervals"), Input("url", "search"))
+@callback(Output("ov-recent", "children"), Input("beat", "data"), Input("url", "search"))
 def _recent(_tick: int | None, search: str | None) -> Any:
     r, view = reads.current(), View.from_search(search)
     recent, problem = activity.finished_executions(r, view.window(r.now_ms()), limit=8)

@@ -10,7 +10,10 @@ import dash
 import dash_mantine_components as dmc
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboards import figures, panels, reads, shell, slo_panels, slos
+from controlplane.slo import SLO
+from dashboards import figures, panels, queries, reads, shell, slo_panels, slos, text
+from dashboards.activity import attempt
+from dashboards.reads import ReadModels
 from dashboards.view import View, query_params
 
 dash.register_page(
@@ -75,7 +78,7 @@ def layout(slo_id: str = "", **params: Any) -> html.Div:
     Output("slo-budget", "figure"),
     Output("slo-burn", "figure"),
     Output("slo-alerts", "children"),
-    Input("tick", "n_intervals"),
+    Input("beat", "data"),
     Input("url", "search"),
     State("slo-id", "data"),
 )
@@ -92,10 +95,30 @@ def _detail(_tick: int | None, search: str | None, slo_id: str) -> tuple[Any, ..
     now = detail.window.end_ms / 1000
     return (
         slo_panels.instance_picker(detail, view.params()),
-        panels.problems(detail.problems),
+        [*panels.problems(detail.problems), _history_note(r, slo, detail)],
         slo_panels.detail_cards(detail, now),
         figures.sli_figure(detail.sli, slo.objective, detail.window),
         figures.budget_figure(detail.budget, detail.window, slo.window.total_seconds()),
         figures.burn_figure(detail.selected.pairs if detail.selected else ()),
         panels.alerts_table(detail.alerts, now, view.params()),
+    )
+
+
+def _history_note(r: ReadModels, slo: SLO, detail: slos.SLODetail) -> Any:
+    """Says where the budget series begins when the view starts earlier: the embedded store
+    keeps SLO series for the SLO window and a margin, a remote what its retention keeps."""
+    window, row = detail.window, detail.selected
+    if row is None:
+        return None
+    expr = queries.budget_remaining(slo, row.labels)
+    since, _ = attempt(lambda: slos.data_since(r.querier, expr, window), None, "its history")
+    if since is None or since <= window.start_ms + window.step_ms:
+        return None
+    return dmc.Alert(
+        f"Data before {text.utc(since / 1000, seconds=False)} is not there: the store holds "
+        "this SLO's series from then on, so the charts start there.",
+        title="Partial history",
+        color="gray",
+        variant="light",
+        my="xs",
     )

@@ -26,7 +26,7 @@ def layout(**params: Any) -> html.Div:
     )
 
 
-@callback(Output("slos-table", "children"), Input("tick", "n_intervals"), Input("url", "search"))
+@callback(Output("slos-table", "children"), Input("beat", "data"), Input("url", "search"))
 def _table(_tick: int | None, search: str | None) -> Any:
     r, view = reads.current(), View.from_search(search)
     rows, problem = slos.slo_rows(r, view.window(r.now_ms()).end_ms)

@@ -99,6 +99,20 @@ def settled(driver: Any, timeout: float = 20.0) -> None:
     time.sleep(0.5)  # let plotly finish drawing
 
 
+def click_when_stable(driver: Any, css: str, timeout: float = 20.0) -> None:
+    """Click the first element matching `css`, again if a refresh replaced it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def clicked(d: Any) -> bool:
+        try:
+            d.find_element("css selector", css).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_for(driver, clicked, timeout, f"a stable {css} to click")
+
+
 def requested_urls(driver: Any) -> list[str]:
     """Every URL the page asked for since the last call (Chrome's performance log)."""
     urls = []

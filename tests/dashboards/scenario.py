@@ -12,6 +12,7 @@ drain waits for approval, a wallet replay runs. latam is healthy.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from flask import Flask
 from controlplane import migrations
 from controlplane.audit import AuditLog
 from controlplane.db import create_engine
-from controlplane.model.series import Series, labels_from
+from controlplane.model.series import Series, SeriesBatch, labels_from
 from controlplane.promql.engine import Engine
 from controlplane.rules.alerting import Alert, AlertState
 from controlplane.rules.group import GroupEvaluator
@@ -34,12 +35,14 @@ from controlplane.slo import generate_rule_file, load_specs
 from controlplane.tsdb.store import Store
 from dashboards import ReadModels, create_dash
 from tests.conftest import ROOT
+from tests.dashboards import fleet_telemetry, incident_history
 
 MINUTE = 60_000
 END_MS = 1_772_452_800_000  # 2026-03-02T12:00:00Z
 START_MS = END_MS - 120 * MINUTE
 INCIDENT_MS = END_MS - 45 * MINUTE
 RUNBOOKS = ("isolate-provider", "drain-region", "replay-wallet-queue")
+HISTORY = incident_history.Times(start_ms=START_MS, incident_ms=INCIDENT_MS, end_ms=END_MS)
 
 
 class Clock:
@@ -112,16 +115,16 @@ def telemetry() -> list[Series]:
                 _steady(traffic * 8),
             ),
         ]
-    return series
+    return fleet_telemetry.with_fleet(series)
 
 
+@functools.cache  # read-only once built: scenarios built for acting reuse it
 def evaluate(rules_dir: Path) -> tuple[Engine, list[Alert], list]:
     """The shipped SLO rules over the telemetry, every minute, as the rule manager would."""
     specs = load_specs(rules_dir / "slo")
     store = Store(retention_ms=30 * 86_400_000)
-    for series in telemetry():
-        for t, v in zip(series.timestamps.tolist(), series.values.tolist(), strict=True):
-            store.append(series.labels, t, v)
+    store.append_batch(SeriesBatch.from_series(telemetry()))
+    incident_history.add_series(store, HISTORY)
     engine = Engine(store)
     evaluators = [
         GroupEvaluator(g, querier=engine, sink=store, default_interval_ms=MINUTE)
@@ -192,6 +195,7 @@ def stores(db_path: Path) -> Stores:
         ExecutionStore(engine, clock), Switches(engine, clock), AuditLog(engine, clock), clock
     )
     _history(made)
+    incident_history.add_events(made.audit, made.executions, made.clock, HISTORY)
     clock.t_s = END_MS / 1000
     return made
 

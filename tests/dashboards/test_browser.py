@@ -106,7 +106,7 @@ def test_an_slo_from_the_overview(chrome: Any, served: ServedApp, tmp_path: Path
 
 def test_an_execution_and_the_audit_log(chrome: Any, served: ServedApp, tmp_path: Path) -> None:
     open_page(chrome, served, "executions?state=succeeded", "isolate-provider")
-    chrome.find_element("css selector", "#ex-table a").click()
+    browser.click_when_stable(chrome, "#ex-table a")
     browser.wait_text(chrome, "Guard decisions")
     browser.settled(chrome)
     body = chrome.find_element("tag name", "body").text.lower()

@@ -87,10 +87,10 @@ def test_the_overview_callbacks_answer_from_the_live_pipeline(client: FlaskClien
         "output": "ov-automation.children",
         "outputs": {"id": "ov-automation", "property": "children"},
         "inputs": [
-            {"id": "tick", "property": "n_intervals", "value": 1},
+            {"id": "beat", "property": "data", "value": 1},
             {"id": "url", "property": "search", "value": "?range=6h"},
         ],
-        "changedPropIds": ["tick.n_intervals"],
+        "changedPropIds": ["beat.data"],
         "state": [],
     }
     answer = client.post("/dash/_dash-update-component", json=body)

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from dashboards.shell import url_note
 from dashboards.view import (
     RANGES,
     View,
+    ignored,
     merge_search,
     parse_time,
     query_params,
@@ -72,3 +74,16 @@ def test_times_in_the_url(text: str, expected: int | None) -> None:
 def test_merge_search_sets_and_removes_keys() -> None:
     assert merge_search("?a=1&b=2", {"a": None, "c": "3"}) == "?b=2&c=3"
     assert merge_search("", {"a": ""}) == ""
+
+
+def test_a_mangled_link_says_what_it_ignored() -> None:
+    assert ignored("?range=6h&refresh=10s&paused=1") == []
+    assert ignored("?range=custom&from=2026-03-01T10:00:00Z&to=2026-03-01T12:00:00Z") == []
+    assert ignored("?range=3w&refresh=1ms&from=yesterday&paused=maybe") == [
+        "range=3w",
+        "from=yesterday",
+        "refresh=1ms",
+        "paused=maybe",
+    ]
+    assert url_note("?range=3w") == "ignored range=3w: showing the defaults"
+    assert url_note("?range=1h") == ""
