@@ -51,6 +51,7 @@ __all__ = [
     "QueryConfig",
     "ScrapeConfig",
     "ServerConfig",
+    "SlackConfig",
     "StoreConfig",
     "format_duration",
     "load_config",
@@ -126,6 +127,17 @@ class AutomationConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SlackConfig:
+    """Slack's Web API: where it is (a stand-in in the demo and tests), the bot's token and the
+    secret that signs Slack's requests to /slack/actions and /slack/commands. No token: no
+    message is sent; no secret: every Slack request is refused (401)."""
+
+    api_url: str = "https://slack.com/api/"
+    bot_token: str | None = None
+    signing_secret: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuditConfig:
     """Where the audit log's head is anchored outside the database (None: beside the SQLite
     database file, `var/` for other databases; see controlplane/audit/anchor.py), how often."""
@@ -152,6 +164,7 @@ class Config:
     external_url: str = "http://127.0.0.1:8000"
     automation: AutomationConfig = field(default_factory=AutomationConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
     # a longer silence is refused: a forgotten one would mute its alerts for ever
     silence_max_duration_s: float = 30 * 86400.0
 
@@ -203,6 +216,9 @@ _KEYS: dict[str, str] = {
     "silence_max_duration": "SILENCE_MAX_DURATION",
     "audit.anchor_path": "AUDIT_ANCHOR_PATH",
     "audit.anchor_interval": "AUDIT_ANCHOR_INTERVAL",
+    "slack.api_url": "SLACK_API_URL",
+    "slack.bot_token": "SLACK_BOT_TOKEN",
+    "slack.signing_secret": "SLACK_SIGNING_SECRET",
 }
 _SECTIONS = {key.split(".")[0] for key in _KEYS if "." in key}
 
@@ -330,6 +346,11 @@ def _build(settings: Mapping[str, _Setting]) -> Config:
         ),
         silence_max_duration_s=get(
             "silence_max_duration", values.positive_duration, base.silence_max_duration_s
+        ),
+        slack=SlackConfig(
+            api_url=get("slack.api_url", values.api_base_url, base.slack.api_url),
+            bot_token=get("slack.bot_token", values.opt_text, None),
+            signing_secret=get("slack.signing_secret", values.opt_text, None),
         ),
     )
 

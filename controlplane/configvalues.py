@@ -215,3 +215,9 @@ def opt_base_url(value: Any, where: str) -> str | None:
         return None
     scheme, netloc, path, _, _ = http_url(value, where)
     return urlunsplit((scheme, netloc, path.rstrip("/"), "", ""))
+
+
+def api_base_url(value: Any, where: str) -> str:
+    """An http(s) base URL ending in `/`, as slack_sdk's `base_url` wants it."""
+    scheme, netloc, path, _, _ = http_url(value, where)
+    return urlunsplit((scheme, netloc, path.rstrip("/") + "/", "", ""))

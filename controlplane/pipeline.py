@@ -57,6 +57,7 @@ from controlplane.runbooks.act import (
     log_notification,
     submitter,
 )
+from controlplane.runbooks.act import Notify as TellPeople
 from controlplane.runbooks.engine import AlertEvent, Remediator
 from controlplane.runbooks.fleet import FleetReader
 from controlplane.runbooks.load import load_runbooks
@@ -64,6 +65,8 @@ from controlplane.runbooks.metrics import RemediationCollector
 from controlplane.runbooks.recovery import settled_alerts
 from controlplane.runbooks.store import ExecutionStore
 from controlplane.runbooks.switches import Switches
+from controlplane.slack import Slack, build_slack
+from controlplane.slack.messaging import build_messaging
 from controlplane.slo import SLO, known_alerts
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ class Pipeline:
     ops: Operations  # what people do: the API, the dashboards and Slack call the same
     access: AccessHolder  # who may; /-/reload replaces it
     sessions: Sessions  # the dashboards' sign-in cookies
+    slack: Slack | None = None  # buttons (the message renderer's hook), acknowledgements
 
 
 class RemediationWorker:
@@ -202,6 +206,7 @@ def build_pipeline(
     _warn_if_nobody_writes(access())
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runbook")
     audit, anchorer = _audit(config, db, registry, clock)
+    messaging = build_messaging(config, engine=db, clock=clock)  # None without a bot token
     worker, remediator, (store, switches) = _remediation(
         config,
         querier=querier,
@@ -210,12 +215,15 @@ def build_pipeline(
         executor=executor,
         audit=audit,
         registry=registry,
+        people=messaging.notify if messaging else log_notification,  # + the alert's thread
     )
     notify = build_notify(
         routing=config.routing_file,
         engine=db,
         registry=registry,
         external_url=config.external_url,
+        audit=audit,  # every notification sent is on the incident timeline
+        slack=messaging.context if messaging else None,
     )
     rules = _rule_manager(
         config, querier, sink, restore_source, registry, clock, notify=notify, worker=worker
@@ -240,6 +248,19 @@ def build_pipeline(
         silencing=Silencing(silences=notify.silences, audit=audit),
         clock=clock,
     )
+    slack = build_slack(
+        config.slack,
+        ops=ops,
+        access=access,
+        engine=db,
+        groups=notify.dispatcher.groups,
+        alerts=notify.dispatcher.alerts,
+        clock=clock,
+        max_silence_s=config.silence_max_duration_s,
+    )
+    notify.dispatcher.acknowledged = slack.acknowledged  # acknowledged groups: no reminders
+    if messaging is not None:
+        messaging.use_buttons(slack.buttons)  # the messages' buttons need ops: built just now
     blueprints = (
         rules_api.create_blueprint(rules),
         notify_api.create_blueprint(
@@ -254,8 +275,12 @@ def build_pipeline(
         ),
         slo_api.create_blueprint(slos, querier, rules.alerts, clock=clock),
         reload_api.create_blueprint(reloader.reload, access=access),
+        slack.blueprint,  # /slack/actions, /slack/commands (401 without a signing secret)
     )
     start, stop = _lifecycle(db, executor, worker, notify.runner, rules, anchorer)
+    stop = slack.stopping_first(stop)  # Slack's worker acts through the database stop closes
+    if messaging is not None:
+        start, stop = messaging.around(start, stop)  # the thread replies' worker
     return Pipeline(
         blueprints=blueprints,
         rules=rules,
@@ -274,6 +299,7 @@ def build_pipeline(
             (lambda: config.secret_key or "") if config.secret_key else stored_secret(db),
             ttl_s=config.server.session_ttl_s,
         ),
+        slack=slack,
     )
 
 
@@ -350,6 +376,7 @@ def _remediation(
     executor: ThreadPoolExecutor,
     audit: AuditLog,
     registry: CollectorRegistry,
+    people: TellPeople = log_notification,
 ) -> tuple[RemediationWorker, Remediator, tuple[ExecutionStore, Switches]]:
     """Runbooks, their stores and their worker, acting on the aggregator the config names."""
     automation = config.automation
@@ -362,7 +389,7 @@ def _remediation(
     runner = ActionRunner(
         targets,
         querier,
-        notify=log_notification,
+        notify=people,
         clock=clock,
         sleep=functools.partial(interruptible_sleep, stopping),
     )
@@ -375,7 +402,7 @@ def _remediation(
         audit,
         runner,
         fleet=FleetReader(targets),
-        notify=log_notification,
+        notify=people,
         clock=clock,
         submit=submitter(executor),
         budget_max_actions=automation.budget_max_actions,

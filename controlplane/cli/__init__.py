@@ -27,6 +27,7 @@ VERBS = {
     "db": "controlplane.cli.db",
     "config": "controlplane.cli.config",
     "backtest": "controlplane.cli.backtest",
+    "slack": "controlplane.cli.slack",
 }
 
 

@@ -30,7 +30,16 @@ def target_metadata() -> list[sa.MetaData]:
     """Every table the control plane owns, for autogenerate comparisons."""
     from controlplane import audit
     from controlplane.access import session
-    from controlplane.notify import silences
+    from controlplane.notify import nflog, outbox, silences, slack  # noqa: F401  (outbox: tables)
     from controlplane.runbooks import store, switches  # noqa: F401  (switches adds its tables)
+    from controlplane.slack import tables as slack_buttons
 
-    return [audit.metadata, session.metadata, silences.metadata, store.metadata]
+    return [
+        audit.metadata,
+        nflog.metadata,  # the notification log and the outbox (outbox.py adds its tables)
+        session.metadata,
+        silences.metadata,
+        slack.metadata,
+        store.metadata,
+        slack_buttons.metadata,  # spent button nonces, acknowledgements
+    ]

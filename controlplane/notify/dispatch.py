@@ -11,10 +11,13 @@ an update resolves it; a source that may go quiet should send an end, as Prometh
 (now + 4 evaluation intervals), so that its alerts resolve by themselves.
 
 Time comes only from the injected clock: `tick(now)` does all the work due at `now`, so tests
-drive time with a fake clock and production drives it with `DispatcherRunner`. A failed
-notification is retried with exponential backoff on later ticks until the group's next flush,
-which starts over from the notification log, as Alertmanager's retry stage gives up at its
-flush deadline.
+drive time with a fake clock and production drives it with `DispatcherRunner`.
+
+The dispatcher never sends. A flush's decisions (the notification log entries) and their
+messages go to the outbox in one transaction (outbox.py), and sender threads deliver them
+(sender.py): a slow or down receiver never holds up a tick, and a restart neither loses a
+decided notification nor makes it twice. If that transaction fails, nothing was decided:
+the group flushes again soon.
 """
 
 from __future__ import annotations
@@ -23,18 +26,17 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
-
-from prometheus_client import CollectorRegistry, Counter
 
 from controlplane.errors import ConfigError
 from controlplane.model.series import Labels
 from controlplane.notify.alerts import Alert, GroupKey, group_status, merge, sort_key
-from controlplane.notify.errors import NotifyError
 from controlplane.notify.inhibit import Inhibitor
-from controlplane.notify.nflog import LogEntry, NotificationLog, needs_update
-from controlplane.notify.notifiers import Backoff, Integration
+from controlplane.notify.message import Decision, Message
+from controlplane.notify.nflog import LogEntry, LogLine, log_key, needs_update
+from controlplane.notify.notifiers import Integration, pace_key
+from controlplane.notify.outbox import Outbox
 from controlplane.notify.routing import Route, RoutingConfig
 from controlplane.notify.silences import utc_now
 
@@ -42,8 +44,10 @@ log = logging.getLogger(__name__)
 
 GroupId = tuple[tuple[int, ...], Labels]
 """(route path, group labels): one aggregation group."""
-LogKey = tuple[GroupId, str, str]
-"""(group, receiver, integration name): one line of the notification log."""
+# a flush whose decisions could not be written is tried again this soon, not a group_interval later
+RETRY_FLUSH = timedelta(seconds=10)
+# An acknowledged group's repeat interval: no reminders (the log forgets after its retention)
+ACKNOWLEDGED_REPEAT = timedelta(days=365)
 
 
 class Mute(Protocol):
@@ -74,40 +78,16 @@ class _Group:
     has_flushed: bool = False
 
 
-@dataclass(kw_only=True)
-class _Flush:
-    """One flush of one group, done when every delivery it planned has succeeded."""
-
-    group_id: GroupId
-    resolved: dict[str, Alert]  # as they were at the flush, to drop if not re-sent since
-    pending: int = 0
-    failed: bool = False
-
-
-@dataclass(kw_only=True)
-class _Delivery:
-    log_key: LogKey
-    group_key: GroupKey
-    integration: Integration
-    alerts: tuple[Alert, ...]
-    entry: LogEntry
-    flush: _Flush
-    due: datetime
-    deadline: datetime
-    attempt: int = 0
-
-
 class Dispatcher:
     def __init__(
         self,
         *,
         routing: RoutingConfig,
         integrations: Mapping[str, Sequence[Integration]],
+        outbox: Outbox,
         silences: SilenceSource | None = None,
         clock: Callable[[], datetime] = utc_now,
-        backoff: Backoff | None = None,
-        nflog: NotificationLog | None = None,
-        registry: CollectorRegistry | None = None,
+        acknowledged: Callable[[GroupKey], bool] | None = None,
     ) -> None:
         missing = {r.options.receiver for r in routing.route.walk()} - set(integrations)
         if missing:
@@ -117,22 +97,22 @@ class Dispatcher:
         self._silences = silences
         self._last_silences: tuple[Mute, ...] = ()
         self._clock = clock
-        self._backoff = backoff or Backoff()
-        self._nflog = nflog or NotificationLog()
+        self._outbox = outbox
         self._lock = threading.Lock()  # groups and alerts: put() comes from request threads
-        self._tick_lock = threading.Lock()  # deliveries and the log: one tick at a time
+        self._tick_lock = threading.Lock()  # the log: one tick decides at a time
         self._groups: dict[GroupId, _Group] = {}
         self._alerts: dict[str, Alert] = {}
-        self._deliveries: dict[LogKey, _Delivery] = {}
         self.wakeup = threading.Event()
-        self._sent, self._failed = _counters(registry)
+        # someone is on the group (Slack's Acknowledge): news still notifies, repeats do not;
+        # public so the pipeline can set it after build_notify. It must not raise.
+        self.acknowledged = acknowledged
 
     def reconfigure(
         self, routing: RoutingConfig, integrations: Mapping[str, Sequence[Integration]]
     ) -> None:
         """A reload: new routes and receivers. Alerts are grouped again under the new tree; a
-        group it still has keeps its timing and its log, so it is not told twice. Deliveries
-        in flight are dropped: their group sends again at its next flush."""
+        group it still has keeps its timing and its log, so it is not told twice. Notifications
+        already decided stay in the outbox and go to the integrations of the new receivers."""
         missing = {r.options.receiver for r in routing.route.walk()} - set(integrations)
         if missing:
             raise ConfigError(f"{routing.source}: no integrations built for {sorted(missing)!r}")
@@ -140,7 +120,6 @@ class Dispatcher:
         with self._tick_lock, self._lock:
             self._routing = routing
             self._integrations = {k: tuple(v) for k, v in integrations.items()}
-            self._deliveries.clear()
             old, self._groups = self._groups, {}
             for alert in self._alerts.values():
                 for route in routing.route.match(alert.labels):
@@ -184,22 +163,23 @@ class Dispatcher:
     # -- time passes ---------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> None:
-        """Flush the groups that are due at `now` and send the notifications that are due."""
+        """Flush the groups that are due at `now`: their notifications go to the outbox."""
         now = self._clock() if now is None else now
         with self._tick_lock:
             self._flush_due(now)
-            for delivery in sorted(
-                (d for d in self._deliveries.values() if d.due <= now), key=lambda d: d.due
-            ):
-                self._attempt(delivery, now)
-            self._cleanup(now)
+            self._cleanup()
 
     def next_due(self) -> datetime | None:
         """When `tick` next has work, for a runner that sleeps until then."""
         with self._lock:
-            times = [g.next_flush for g in self._groups.values()]
-        times += [d.due for d in list(self._deliveries.values())]
-        return min(times, default=None)
+            return min((g.next_flush for g in self._groups.values()), default=None)
+
+    def integration(self, receiver: str, name: str) -> Integration | None:
+        """The integration `name` of `receiver` as configured now: whom the sender calls."""
+        for integration in self._integrations.get(receiver, ()):
+            if integration.name == name:
+                return integration
+        return None
 
     def _flush_due(self, now: datetime) -> None:
         with self._lock:
@@ -208,13 +188,18 @@ class Dispatcher:
             for group in due:
                 group.next_flush = now + group.route.options.group_interval
                 group.has_flushed = True
-                snapshots.append((group, tuple(group.alerts.values()), group.next_flush))
+                snapshots.append((group, tuple(group.alerts.values())))
             everything = tuple(self._alerts.values()) if due else ()
         if not snapshots:
             return
         muted = self._muter(everything, now)
-        for group, alerts, deadline in snapshots:
-            self._plan(group, alerts, muted, now, deadline)
+        for group, alerts in snapshots:
+            try:
+                self._plan(group, alerts, muted, now)
+            except Exception:  # the database boundary: nothing was decided, so decide again
+                log.exception("cannot record the flush of %s; retrying", str(group.key))
+                with self._lock:
+                    group.next_flush = min(group.next_flush, now + RETRY_FLUSH)
 
     def _muter(self, alerts: Sequence[Alert], now: datetime) -> Callable[[Labels], bool]:
         inhibitor = Inhibitor(self._routing.inhibit_rules, alerts, now)
@@ -236,129 +221,72 @@ class Dispatcher:
         alerts: Sequence[Alert],
         muted: Callable[[Labels], bool],
         now: datetime,
-        deadline: datetime,
     ) -> None:
         resolved_now = {a.fingerprint: a for a in alerts if a.resolved_at(now)}
-        flush = _Flush(group_id=group.id, resolved=resolved_now)
         # a firing alert is sent without its (future) end, so it never looks resolved
         view = [a if a.fingerprint in resolved_now else replace(a, ends_at=None) for a in alerts]
         view = sorted((a for a in view if not muted(a.labels)), key=sort_key)
         if self._routing.time_muted(group.route, now):
             view = []  # nothing sent and nothing logged: the group notifies once the time is over
         receiver = group.route.options.receiver
-        for integration in self._integrations[receiver]:
-            log_key: LogKey = (group.id, receiver, integration.name)
-            self._supersede(log_key)
-            decided = self._decide(group, integration, log_key, view, now) if view else None
+        integrations = self._integrations[receiver] if view else ()
+        keys = {i.name: log_key(group.id[0], group.id[1], receiver, i.name) for i in integrations}
+        known = self._outbox.nflog.get_many(keys.values())
+        decisions = []
+        for integration in integrations:
+            key = keys[integration.name]
+            decided = self._decide(group, integration, (key, known.get(key)), view, now)
             if decided is not None:
-                flush.pending += 1
-                self._deliveries[log_key] = _Delivery(
-                    log_key=log_key,
-                    group_key=group.key,
-                    integration=integration,
-                    alerts=decided[0],
-                    entry=decided[1],
-                    flush=flush,
-                    due=now,
-                    deadline=deadline,
-                )
-        if flush.pending == 0:
-            self._finish(flush)
+                decisions.append(decided)
+        if decisions:
+            self._outbox.record(decisions, now)
+        # in the outbox, the resolved alerts will be told: those not re-sent since can go
+        self._finish(group.id, resolved_now)
 
     def _decide(
         self,
         group: _Group,
         integration: Integration,
-        log_key: LogKey,
+        logged: tuple[str, LogEntry | None],
         view: Sequence[Alert],
         now: datetime,
-    ) -> tuple[tuple[Alert, ...], LogEntry] | None:
-        """What this integration needs to be sent now, if anything (Alertmanager's dedup),
-        and the log entry to write once it is."""
+    ) -> Decision | None:
+        """What this integration needs to be told now, if anything (Alertmanager's dedup):
+        the log entry to write, and the message unless there is nothing it wants to hear."""
         firing = frozenset(a.fingerprint for a in view if a.ends_at is None)
         resolved = frozenset(a.fingerprint for a in view if a.ends_at is not None)
+        repeat_interval = group.route.options.repeat_interval
+        if self.acknowledged is not None and self.acknowledged(group.key):
+            repeat_interval = ACKNOWLEDGED_REPEAT
         if not needs_update(
-            self._nflog.get(log_key),
+            logged[1],
             firing=firing,
             resolved=resolved,
             send_resolved=integration.send_resolved,
-            repeat_interval=group.route.options.repeat_interval,
+            repeat_interval=repeat_interval,
             now=now,
         ):
             return None
         entry = LogEntry(firing=firing, resolved=resolved, sent_at=now)
-        sent = view if integration.send_resolved else [a for a in view if a.ends_at is None]
-        if not sent:
-            # nothing this integration wants to hear; only the log needs to forget
-            self._nflog.log(log_key, entry)
-            return None
-        return tuple(sent), entry
+        return _decision(group, integration, logged[0], entry, view)
 
-    def _supersede(self, log_key: LogKey) -> None:
-        old = self._deliveries.pop(log_key, None)
-        if old is not None:
-            log.warning("notification %s gave up: superseded by the next flush", _where(old))
-            old.flush.failed = True
-
-    def _attempt(self, delivery: _Delivery, now: datetime) -> None:
-        integration = delivery.integration
-        kind = integration.name.split("[")[0]
-        receiver = delivery.log_key[1]
-        if self._sent is not None:
-            self._sent.labels(kind).inc()
-        try:
-            integration.notifier.notify(
-                delivery.group_key, receiver, delivery.alerts, group_status(delivery.alerts)
-            )
-        except Exception as exc:  # the notifier boundary: a bug there must not stop dispatch
-            if self._failed is not None:
-                self._failed.labels(kind).inc()
-            self._retry_or_drop(delivery, exc, now)
-            return
-        del self._deliveries[delivery.log_key]
-        self._nflog.log(delivery.log_key, replace(delivery.entry, sent_at=now))
-        delivery.flush.pending -= 1
-        if delivery.flush.pending == 0 and not delivery.flush.failed:
-            self._finish(delivery.flush)
-
-    def _retry_or_drop(self, delivery: _Delivery, exc: Exception, now: datetime) -> None:
-        delivery.attempt += 1
-        retry_at = now + self._backoff.delay(delivery.attempt)
-        retryable = not isinstance(exc, NotifyError) or exc.retryable
-        if retryable and retry_at < delivery.deadline:
-            delivery.due = retry_at
-            log.warning(
-                "notification %s failed (attempt %d), retrying at %s: %s",
-                _where(delivery),
-                delivery.attempt,
-                retry_at.isoformat(),
-                exc,
-            )
-            return
-        log.error(
-            "notification %s failed, giving up until the next flush: %s", _where(delivery), exc
-        )
-        del self._deliveries[delivery.log_key]
-        delivery.flush.failed = True
-
-    def _finish(self, flush: _Flush) -> None:
-        """Every integration has heard of the resolved alerts: drop those not re-sent since."""
+    def _finish(self, group_id: GroupId, resolved: Mapping[str, Alert]) -> None:
+        """Every integration will hear of the resolved alerts: drop those not re-sent since."""
         with self._lock:
-            group = self._groups.get(flush.group_id)
+            group = self._groups.get(group_id)
             if group is None:
                 return
-            for fp, original in flush.resolved.items():
+            for fp, original in resolved.items():
                 if group.alerts.get(fp) is original:
                     del group.alerts[fp]
 
-    def _cleanup(self, now: datetime) -> None:
+    def _cleanup(self) -> None:
         with self._lock:
             for gid in [gid for gid, g in self._groups.items() if not g.alerts]:
                 del self._groups[gid]
             referenced = {fp for g in self._groups.values() for fp in g.alerts}
             for fp in [fp for fp in self._alerts if fp not in referenced]:
                 del self._alerts[fp]
-        self._nflog.gc(now)
 
     # -- views ---------------------------------------------------------------------------
 
@@ -379,23 +307,27 @@ class Dispatcher:
             return sorted(self._alerts.values(), key=sort_key)
 
 
-def _counters(registry: CollectorRegistry | None) -> tuple[Counter | None, Counter | None]:
-    if registry is None:
-        return None, None
-    sent = Counter(
-        "controlplane_notifications_total",
-        "Notifications attempted, by integration kind.",
-        ["integration"],
-        registry=registry,
+def _decision(
+    group: _Group, integration: Integration, key: str, entry: LogEntry, view: Sequence[Alert]
+) -> Decision:
+    receiver = group.route.options.receiver
+    line = LogLine(
+        key=key,
+        receiver=receiver,
+        integration=integration.name,
+        group_key=str(group.key),
+        entry=entry,
     )
-    failed = Counter(
-        "controlplane_notifications_failed_total",
-        "Notifications that failed, by integration kind.",
-        ["integration"],
-        registry=registry,
+    sent = view if integration.send_resolved else [a for a in view if a.ends_at is None]
+    if not sent:
+        # nothing this integration wants to hear; only the log needs to forget
+        return Decision(line=line, message=None)
+    message = Message(
+        receiver=receiver,
+        integration=integration.name,
+        group_key=group.key,
+        alerts=tuple(sent),
+        status=group_status(sent),
+        pace_key=pace_key(integration, group.key, receiver),
     )
-    return sent, failed
-
-
-def _where(delivery: _Delivery) -> str:
-    return f"{delivery.log_key[1]}/{delivery.integration.name} {str(delivery.group_key)!r}"
+    return Decision(line=line, message=message)

@@ -3,7 +3,8 @@
 ControlPlaneError                       (controlplane.errors)
  +-- ConfigError                        bad routing YAML: file and field named (controlplane.errors)
  +-- NotifyError                        a notifier could not deliver; `retryable` says if trying
- |                                      again may help (5xx, timeout) or not (4xx)
+ |    |                                 again may help (5xx, timeout) or not (4xx)
+ |    +-- RetryAfter                    the receiver asked to wait (HTTP 429 Retry-After)
  +-- SilenceError                       a silence that cannot be created or changed
  |    +-- SilenceNotFound               no silence with that id
  |    +-- SilenceExpired                expiring a silence that has already ended
@@ -19,6 +20,14 @@ class NotifyError(ControlPlaneError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class RetryAfter(NotifyError):
+    """The receiver is rate limiting: try again after `seconds` (Slack's and PagerDuty's 429)."""
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        super().__init__(message, retryable=True)
+        self.seconds = seconds
 
 
 class SilenceError(ControlPlaneError):

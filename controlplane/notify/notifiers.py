@@ -1,12 +1,20 @@
 """Notifiers: where a group's notification goes. The dispatcher decides when; these only send.
 
 `Notifier.notify(group_key, receiver, alerts, status)` sends one notification or raises
-NotifyError (with `retryable`), which the dispatcher retries with backoff. `alerts` are as of
-the flush: a firing alert has `ends_at=None`, a resolved one carries its end.
+NotifyError (with `retryable`; RetryAfter when the receiver asks to wait), which the outbox's
+sender (sender.py) retries with backoff. `alerts` are as of the flush: a firing alert has
+`ends_at=None`, a resolved one carries its end. It is called from a sender thread, never from
+the dispatcher's tick, and may be called again for a notification the receiver already
+accepted (outbox.py says when), so a notifier that can make that harmless should.
+
+A notifier may have `pace_key()` (or `pace_key(group_key, receiver)`): the sender sends at
+most about one message a second per key (a Slack channel, a webhook URL). None: not paced.
+Without the method, the integration is paced on its own.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -24,13 +32,20 @@ from controlplane.notify.alerts import (
     format_time,
     group_status,
 )
-from controlplane.notify.errors import NotifyError
+from controlplane.notify.email import EmailNotifier
+from controlplane.notify.errors import NotifyError, RetryAfter
+from controlplane.notify.message import retry_after_seconds
+from controlplane.notify.pagerduty import PagerDutyNotifier
 from controlplane.notify.receivers import (
+    EmailConfig,
     IntegrationConfig,
     LogConfig,
+    PagerDutyConfig,
     ReceiverConfig,
+    SlackConfig,
     WebhookConfig,
 )
+from controlplane.notify.slack import SlackContext, build_notifier
 
 _GO_REGEX_META = set("\\.+*?()|[]{}^$")
 USER_AGENT = "casino-controlplane-notify/1"
@@ -61,6 +76,20 @@ class Integration:
     name: str
     notifier: Notifier
     send_resolved: bool = True
+
+
+def pace_key(integration: Integration, group_key: GroupKey, receiver: str) -> str | None:
+    """What the sender paces this integration's messages by (see the module's docstring)."""
+    method = getattr(integration.notifier, "pace_key", None)
+    if method is None:
+        return f"{receiver}/{integration.name}"
+    try:
+        takes_args = len(inspect.signature(method).parameters) >= 2
+        key = method(group_key, receiver) if takes_args else method()
+    except Exception:  # the notifier boundary: pace it on its own rather than not notify
+        logging.getLogger(__name__).exception("pace_key of %s failed", integration.name)
+        return f"{receiver}/{integration.name}"
+    return None if key is None else str(key)
 
 
 def _quote_meta(text: str) -> str:
@@ -124,6 +153,9 @@ class WebhookNotifier:
         self._max_alerts = max_alerts
         self._timeout = timeout_s
 
+    def pace_key(self) -> str:
+        return f"webhook {self.url}"
+
     def notify(
         self, group_key: GroupKey, receiver: str, alerts: Sequence[Alert], status: AlertStatus
     ) -> None:
@@ -146,9 +178,13 @@ class WebhookNotifier:
             if 200 <= code < 300:
                 return
             excerpt = response.text[:200]
+            wait = response.headers.get("Retry-After")
+        if code == 429:
+            # without Retry-After, wait one pace slot and let the backoff do the rest
+            seconds = retry_after_seconds(wait, default=1.0)
+            raise RetryAfter(f"webhook {self.url!r} answered 429: {excerpt!r}", seconds=seconds)
         raise NotifyError(
-            f"webhook {self.url!r} answered {code}: {excerpt!r}",
-            retryable=code >= 500 or code == 429,
+            f"webhook {self.url!r} answered {code}: {excerpt!r}", retryable=code >= 500
         )
 
 
@@ -157,6 +193,9 @@ class LogNotifier:
 
     def __init__(self, *, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("controlplane.notify.log")
+
+    def pace_key(self) -> None:
+        return None  # a log line has nobody to overwhelm
 
     def notify(
         self, group_key: GroupKey, receiver: str, alerts: Sequence[Alert], status: AlertStatus
@@ -179,6 +218,7 @@ class BuildContext:
     session: requests.Session
     external_url: str = ""
     logger: logging.Logger | None = None
+    slack: SlackContext | None = None  # the Web API client and message store; None: no token
 
 
 NotifierFactory = Callable[[IntegrationConfig, BuildContext], Notifier]
@@ -200,7 +240,28 @@ def _log(config: IntegrationConfig, ctx: BuildContext) -> Notifier:
     return LogNotifier(logger=ctx.logger)
 
 
-FACTORIES: Mapping[str, NotifierFactory] = {"webhook": _webhook, "log": _log}
+def _pagerduty(config: IntegrationConfig, ctx: BuildContext) -> Notifier:
+    assert isinstance(config, PagerDutyConfig)
+    return PagerDutyNotifier(config, session=ctx.session, external_url=ctx.external_url)
+
+
+def _email(config: IntegrationConfig, ctx: BuildContext) -> Notifier:
+    assert isinstance(config, EmailConfig)
+    return EmailNotifier(config, external_url=ctx.external_url)
+
+
+def _slack(config: IntegrationConfig, ctx: BuildContext) -> Notifier:
+    assert isinstance(config, SlackConfig)
+    return build_notifier(config, ctx.slack, external_url=ctx.external_url)
+
+
+FACTORIES: Mapping[str, NotifierFactory] = {
+    "webhook": _webhook,
+    "log": _log,
+    "pagerduty": _pagerduty,
+    "email": _email,
+    "slack": _slack,
+}
 
 
 def build_integrations(

@@ -169,6 +169,12 @@ class Remediator:
                 "approved", {"count": count, "needed": rb.approvers}, actor=user, execution_id=ex.id
             )
             self._crash("approval", str(count), "after")
+            self._notify(
+                "info",
+                f"runbook {rb.name} on {ex.target_key}: approved by {user}"
+                f" ({count}/{rb.approvers})",
+                {"execution_id": ex.id, "approved_by": user},
+            )
         if count >= rb.approvers:
             self._launch_approved(rb, ex)
         return self._store.get(ex.id) or ex
@@ -180,6 +186,11 @@ class Remediator:
         ):
             raise RemediationError(f"execution {execution_id!r} is no longer pending")
         self._audit.append("rejected", {"reason": reason}, actor=user, execution_id=ex.id)
+        self._notify(
+            "info",
+            f"runbook {ex.runbook} on {ex.target_key}: rejected by {user} {reason}".strip(),
+            {"execution_id": ex.id, "rejected_by": user},
+        )
         return self._store.get(ex.id) or ex
 
     def tick(self) -> None:
@@ -325,12 +336,12 @@ class Remediator:
             )
             self._notify("critical", "automation paused: action budget exceeded", {})
         self._audit.append(ex.state.value, {"reason": ex.reason}, execution_id=ex.id)
-        if ex.state is not State.RUNNING:
-            self._notify(
-                "info" if ex.state is State.SHADOWED else "warning",
-                f"runbook {rb.name} on {ex.target_key}: {ex.state.value} {ex.reason}".strip(),
-                {"execution_id": ex.id, "state": ex.state.value},
-            )
+        # every start is told, a running one too: its alert's Slack thread follows it from here
+        self._notify(
+            "info" if ex.state in (State.SHADOWED, State.RUNNING) else "warning",
+            f"runbook {rb.name} on {ex.target_key}: {ex.state.value} {ex.reason}".strip(),
+            {"execution_id": ex.id, "state": ex.state.value},
+        )
 
     def _situation(self, exclude: str | None = None) -> guards.Situation:
         return situation.build(

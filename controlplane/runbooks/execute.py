@@ -292,6 +292,12 @@ class Executor:
                 execution_id=ex.id,
             )
             self._crash(phase, step.id, "after")
+            self._notify(
+                "info" if result.ok else "warning",
+                f"runbook {ex.runbook} on {ex.target_key}: {phase} step {step.id} ({step.action})"
+                f" {'done' if result.ok else 'failed'}",
+                {"execution_id": ex.id, "phase": phase, "step": step.id, "ok": result.ok},
+            )
             if not result.ok:
                 return step.id
         return None

@@ -1,4 +1,5 @@
-"""Fixtures of the notification tests: a fake clock, a recording notifier, served apps."""
+"""Fixtures of the notification tests: a fake clock, a recording notifier, served apps, and a
+dispatcher whose tick also runs its sender once (delivery as if instant)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from prometheus_client import CollectorRegistry
+from requests import Session
+from sqlalchemy.pool import StaticPool
 
 from controlplane.notify.alerts import Alert, AlertStatus, GroupKey
-from controlplane.notify.dispatch import Backoff, Dispatcher, SilenceSource
-from controlplane.notify.notifiers import Integration
+from controlplane.notify.dispatch import Dispatcher, SilenceSource
+from controlplane.notify.notifiers import Backoff, BuildContext, Integration, build_integrations
+from controlplane.notify.outbox import Outbox
 from controlplane.notify.routing import RoutingConfig, parse_routing
+from controlplane.notify.sender import AuditSink, Sender, SendPolicy
 from controlplane.notify.silences import SilenceStore
 from tests.conftest import ServedApp
 
@@ -86,6 +92,35 @@ def alert(
     return Alert.of({"alertname": name, **labels}, starts_at=starts_at, ends_at=ends_at)
 
 
+# unpaced, so that a tick delivers every group it flushed; pacing has tests of its own
+TEST_POLICY = SendPolicy(
+    backoff=Backoff(initial=timedelta(seconds=1), factor=2, maximum=timedelta(seconds=30)),
+    max_attempts=6,
+    pace=timedelta(0),
+)
+
+
+def memory_outbox() -> Outbox:
+    """An outbox in a private in-memory SQLite database (one connection, shared by threads)."""
+    engine = sa.create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    outbox = Outbox(engine)
+    outbox.create_tables()
+    return outbox
+
+
+class DeliveringDispatcher(Dispatcher):
+    """A dispatcher whose `tick` also runs its sender once at the same time, so tests written
+    for synchronous delivery read as before; `sender` is there for the retry tests."""
+
+    sender: Sender
+
+    def tick(self, now: datetime | None = None) -> None:
+        super().tick(now)
+        self.sender.run_once(now)
+
+
 def make_dispatcher(
     routing: RoutingConfig,
     clock: FakeClock,
@@ -93,7 +128,9 @@ def make_dispatcher(
     *,
     send_resolved: bool = True,
     silences: SilenceSource | None = None,
-) -> Dispatcher:
+    outbox: Outbox | None = None,
+    policy: SendPolicy = TEST_POLICY,
+) -> DeliveringDispatcher:
     """One recording integration per receiver (`notifiers[name]`, created when missing)."""
     integrations = {}
     for name in routing.receivers:
@@ -101,13 +138,46 @@ def make_dispatcher(
         integrations[name] = (
             Integration(name="test[0]", notifier=notifier, send_resolved=send_resolved),
         )
-    return Dispatcher(
-        routing=routing,
-        integrations=integrations,
-        silences=silences,
-        clock=clock,
-        backoff=Backoff(initial=timedelta(seconds=1), factor=2, maximum=timedelta(seconds=30)),
+    outbox = outbox or memory_outbox()
+    dispatcher = DeliveringDispatcher(
+        routing=routing, integrations=integrations, outbox=outbox, silences=silences, clock=clock
     )
+    dispatcher.sender = Sender(outbox, dispatcher.integration, clock=clock, policy=policy)
+    return dispatcher
+
+
+@dataclass
+class Wired:
+    """A dispatcher and a sender over one outbox, with the integrations routing configures."""
+
+    dispatcher: Dispatcher
+    sender: Sender
+    outbox: Outbox
+
+    def tick(self, now: datetime) -> int:
+        """Flush what is due at `now`, then deliver what is due; how many were attempted."""
+        self.dispatcher.tick(now)
+        return self.sender.run_once(now)
+
+
+def wire(
+    routing: RoutingConfig,
+    engine: sa.Engine,
+    clock: Callable[[], datetime],
+    *,
+    ctx: BuildContext | None = None,
+    policy: SendPolicy = TEST_POLICY,
+    audit: AuditSink | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Wired:
+    outbox = Outbox(engine)
+    outbox.create_tables()
+    integrations = build_integrations(routing.receivers, ctx or BuildContext(session=Session()))
+    dispatcher = Dispatcher(routing=routing, integrations=integrations, outbox=outbox, clock=clock)
+    sender = Sender(
+        outbox, dispatcher.integration, clock=clock, policy=policy, audit=audit, registry=registry
+    )
+    return Wired(dispatcher=dispatcher, sender=sender, outbox=outbox)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from controlplane.operate import Silencing
 from controlplane.pipeline import rule_groups
 from controlplane.rules.model import AlertingRule
 from tests.conftest import ROOT, ServedApp, free_port, require_binary, stop_process
+from tests.controlplane.notify.conftest import memory_outbox
 from tests.people import people, token
 
 TOKEN = token("oncall")  # Alertmanager sends an operator's token
@@ -150,7 +151,9 @@ def test_alertmanager_webhook_reaches_our_dispatcher(
     ours = parse_routing(
         {"route": {"receiver": "cp", "group_wait": "0s"}, "receivers": [{"name": "cp"}]}
     )
-    dispatcher = Dispatcher(routing=ours, integrations={"cp": ()}, silences=silence_store)
+    dispatcher = Dispatcher(
+        routing=ours, integrations={"cp": ()}, outbox=memory_outbox(), silences=silence_store
+    )
     app = Flask(__name__)
     app.register_blueprint(
         create_blueprint(

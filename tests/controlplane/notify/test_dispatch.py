@@ -1,5 +1,6 @@
 """Flush timing as Alertmanager's: group_wait, group_interval, repeat_interval, resolution,
-retries. Time only moves when a test moves the fake clock."""
+retries. Time only moves when a test moves the fake clock. Each tick runs the sender once
+(conftest's DeliveringDispatcher); retries are the sender's, from the outbox."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.controlplane.notify.conftest import (
     RecordingNotifier,
     alert,
     make_dispatcher,
+    memory_outbox,
     routing_from,
 )
 
@@ -165,13 +167,14 @@ def test_a_failed_notification_is_retried_with_backoff(clock: FakeClock) -> None
     dispatcher.put([alert("A")])
     clock.at(seconds=30)
     dispatcher.tick()
-    assert dispatcher.next_due() == T0 + timedelta(seconds=31)
+    assert dispatcher.sender.next_due() == T0 + timedelta(seconds=31)
     clock.at(seconds=31)
     dispatcher.tick()
-    assert dispatcher.next_due() == T0 + timedelta(seconds=33)  # backoff doubled
+    assert dispatcher.sender.next_due() == T0 + timedelta(seconds=33)  # backoff doubled
     clock.at(seconds=33)
     dispatcher.tick()
     assert team.calls == 3 and len(team.sent) == 1
+    assert dispatcher.sender.next_due() is None
     run_until(dispatcher, clock, 30 + 600)
     assert len(team.sent) == 1  # delivered once: the log knows it
 
@@ -187,14 +190,16 @@ def test_a_refused_notification_waits_for_the_next_flush(clock: FakeClock) -> No
     assert team.calls == 2 and len(team.sent) == 1
 
 
-def test_retries_stop_at_the_next_flush_which_starts_over(clock: FakeClock) -> None:
+def test_retries_stop_at_the_cap_and_the_next_flush_starts_over(clock: FakeClock) -> None:
     dispatcher, notifiers = setup(clock)
     team = notifiers["team"]
     team.failures = [RuntimeError("bug in a notifier")] * 1000
     dispatcher.put([alert("A")])
+    run_until(dispatcher, clock, 329)
+    # 6 attempts (the test policy's cap) 1, 2, 4, 8, 16 s apart, then a dead letter
+    assert team.sent == [] and team.calls == 6
     run_until(dispatcher, clock, 330)
-    # 1+2+4+8+16+30*... seconds apart within the 5m interval, then the flush at 330 s
-    assert team.sent == [] and team.calls >= 6
+    assert team.calls == 7  # the dead letter made the log forget: the next flush decides again
     calls = team.calls
     team.failures = []
     run_until(dispatcher, clock, 340)
@@ -226,7 +231,9 @@ receivers: [{name: default}, {name: wallet}, {name: pager}]
 
 def test_every_routed_receiver_needs_integrations(clock: FakeClock) -> None:
     with pytest.raises(ConfigError, match="no integrations built for \\['team'\\]"):
-        Dispatcher(routing=routing_from(CONFIG), integrations={}, clock=clock)
+        Dispatcher(
+            routing=routing_from(CONFIG), integrations={}, outbox=memory_outbox(), clock=clock
+        )
 
 
 def _integrations(routing_text: str, notifiers: dict[str, RecordingNotifier]) -> dict[str, tuple]:  # type: ignore[type-arg]

@@ -21,8 +21,9 @@ from controlplane.notify.notifiers import (
     WebhookNotifier,
     build_integrations,
 )
+from controlplane.notify.sender import Sender
 from tests.conftest import free_port
-from tests.controlplane.notify.conftest import T0, FakeClock, routing_from
+from tests.controlplane.notify.conftest import T0, FakeClock, memory_outbox, routing_from
 
 
 class Hook:
@@ -181,10 +182,13 @@ receivers:
     integrations = build_integrations(routing.receivers, BuildContext(session=session))
     assert [i.name for i in integrations["hooks"]] == ["webhook[0]", "log[0]"]
     assert [i.send_resolved for i in integrations["hooks"]] == [False, True]
-    dispatcher = Dispatcher(routing=routing, integrations=integrations, clock=clock)
+    outbox = memory_outbox()
+    dispatcher = Dispatcher(routing=routing, integrations=integrations, outbox=outbox, clock=clock)
     dispatcher.put([FIRING])
     clock.at(seconds=5)
     dispatcher.tick()
+    assert hook.bodies == []  # decided, in the outbox: the sender delivers
+    assert Sender(outbox, dispatcher.integration, clock=clock).run_once() == 2
     (body,) = hook.bodies
     assert body["groupKey"] == '{}:{alertname="Burn"}' and body["receiver"] == "hooks"
     assert body["alerts"][0]["fingerprint"] == FIRING.fingerprint

@@ -198,8 +198,12 @@ BASE = "receivers: [{name: a}]\n"
         ("route: {receiver: a, mute_time_intervals: [x]}\n" + BASE, "route.mute_time_intervals"),
         ("route: {receiver: a}\nreceivers: [{name: a}, {name: a}]", "receivers[1].name: duplicate"),
         (
+            "route: {receiver: a}\nreceivers: [{name: a, opsgenie_configs: [{}]}]",
+            "receivers[0].opsgenie_configs: unknown or unsupported",
+        ),
+        (
             "route: {receiver: a}\nreceivers: [{name: a, email_configs: [{}]}]",
-            "receivers[0].email_configs: unknown or unsupported",
+            "receivers[0].email_configs[0].to: None is not an email address",
         ),
         (
             "route: {receiver: a}\nreceivers: [{name: a, webhook_configs: [{url: ftp://x}]}]",
