@@ -295,6 +295,7 @@ def _mount_dash(
         runbooks=tuple(cycle.remediator.runbooks),
         clock=clock,
         acting=Acting(ops=cycle.ops, access=cycle.access, sessions=sessions),
+        slack_api_url=config.slack.api_url if config.slack.bot_token else None,
     )
     return create_dash(app, reads=reads)
 

@@ -21,9 +21,14 @@
     figures.py     data -> plotly figure, pure
     fleet_figures.py    heatmaps, state maps and faceted lines of the fleet pages, pure
     panels.py, slo_panels.py, audit_panels.py, fleet_panels.py    data -> components, pure
+    chat.py        the Slack stand-in's messages as Slack shows them (mrkdwn, Block Kit,
+                   threads, edits, ephemeral answers) and pressing their buttons as the
+                   person signed in: read over HTTP, rendered by pure functions
     shell.py       navigation, time range picker, auto-refresh, light and dark
     pages/         one module per page: `dash.register_page`, a `layout`, small callbacks
                    that call one data function and one figure or panel function
+    grafana/       the main panels as a Grafana dashboard over the same PromQL API (data,
+                   not code: README.md there says how to import it)
 
 Every script and stylesheet is served from the control plane itself (Dash's and
 dash-mantine-components' bundles, whose CSS ships inside their JavaScript): nothing is

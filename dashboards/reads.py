@@ -84,6 +84,9 @@ class ReadModels:
     verify_every_s: float = 30.0
     # what people may do from the pages (None: read-only dashboards)
     acting: Acting | None = None
+    # the Slack Web API the messages go to (None: no bot token); /dash/chat reads the Slack
+    # stand-in there (controlplane/slack/standin.py), and says so for real Slack
+    slack_api_url: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def slo(self, slo_id: str) -> SLO | None:

@@ -36,6 +36,7 @@ NAV = (
     ("Regions", "/regions"),
     ("Executions", "/executions"),
     ("Audit", "/audit"),
+    ("Chat", "/chat"),
 )
 PICKER_FORMAT = "%Y-%m-%d %H:%M:%S"
 THEME = {
@@ -291,9 +292,7 @@ def install(app: dash.Dash) -> None:
     def _nav(pathname: str | None, search: str | None) -> tuple[Sequence[str], Sequence[bool]]:
         return nav_state(pathname, search)
 
-    @app.callback(
-        Output("updated", "children"), Input("beat", "data"), Input("url", "search")
-    )
+    @app.callback(Output("updated", "children"), Input("beat", "data"), Input("url", "search"))
     def _updated(_tick: int | None, search: str | None) -> str:
         return updated_text(search, reads.now_ms())
 

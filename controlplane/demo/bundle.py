@@ -27,7 +27,15 @@ import requests
 
 from controlplane.demo import console
 from controlplane.demo.preflight import DemoBusy, DemoLock, check_ports
-from controlplane.demo.runner import DEMO_USERS, controlplane_env, run_scenario
+from controlplane.demo.runner import (
+    DEMO_USERS,
+    ROUTING_SOURCE,
+    controlplane_env,
+    run_scenario,
+    slack_env,
+    standin_args,
+    write_routing,
+)
 from controlplane.demo.scenarios import SCENARIOS
 from controlplane.demo.supervisor import Supervisor, wait_ready
 
@@ -52,6 +60,7 @@ class DemoPlan:
     admin_token: str
     report_file: Path
     urls: Mapping[str, str] = field(default_factory=dict)
+    routing_source: Path = Path(ROUTING_SOURCE)  # the demo's routing file is made from it
 
     def stages(self) -> list[list[Role]]:
         """Roles grouped by start order; roles within a stage start together."""
@@ -66,9 +75,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--base-port",
         type=int,
         default=8100,
-        help="front door port; regions +1 and +2, wallet +100, load report +200",
+        help="front door port; regions +1 and +2, wallet +100, load report +200, "
+        "Slack stand-in +300, control plane -100",
     )
-    for role in ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane"):
+    for role in ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane", "slack"):
         parser.add_argument(f"--{role}-port", type=int, default=None, help=f"{role} port")
     parser.add_argument("--rate", type=float, default=50.0, help="rounds per second")
     parser.add_argument("--players", type=int, default=100)
@@ -93,6 +103,7 @@ def ports(args: argparse.Namespace) -> dict[str, int]:
         "wallet": base + 100,
         "loadgen": base + 200,
         "controlplane": base - 100,
+        "slack": base + 300,
     }
     return {role: getattr(args, f"{role}_port") or port for role, port in defaults.items()}
 
@@ -131,6 +142,11 @@ def make_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> DemoPlan:
         role("frontdoor", "frontdoor", "--threads", "64", *regions, stage=1),
     ]
     env.update(controlplane_env(url, data, environ, env["AGGREGATOR_ADMIN_TOKEN"]))
+    env.update(slack_env(url, data))
+    # Slack as the control plane sees it: messages kept in memory, buttons pressed from
+    # /dash/chat sent back signed, as Slack would
+    standin = standin_args(port["slack"], url["controlplane"])
+    roles.append(Role(name="slack", args=standin, url=url["slack"]))
     roles.append(
         Role(
             name="controlplane",
@@ -154,6 +170,7 @@ def make_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> DemoPlan:
         admin_token=env["AGGREGATOR_ADMIN_TOKEN"],
         report_file=report,
         urls={r.name: r.url for r in roles},
+        routing_source=Path(environ.get("CONTROLPLANE_ROUTING_FILE") or ROUTING_SOURCE),
     )
 
 
@@ -183,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, plan: DemoPlan) -> int:
     fresh_data_dir(plan.data_dir)
+    write_routing(plan.routing_source, Path(plan.env["CONTROLPLANE_ROUTING_FILE"]))
     supervisor = Supervisor(env=plan.env, log_dir=plan.data_dir, python=sys.executable)
     stop = threading.Event()
     reason: list[str] = []

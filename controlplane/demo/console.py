@@ -60,6 +60,11 @@ def banner(roles: Sequence[RoleLine], tokens: Mapping[str, str], urls: Mapping[s
             f"  dashboards        {urls['controlplane']}/dash/  (sign in with a token above)"
         )
         lines.append(f"  firing alerts     curl {urls['controlplane']}/api/v1/alerts")
+    if "controlplane" in urls and "slack" in urls:
+        lines.append(
+            f"  chat (Slack)      {urls['controlplane']}/dash/chat  (what was posted to the Slack "
+            "stand-in; its buttons act as you)"
+        )
     if "loadgen" in urls:
         lines.append(f"  live report       {urls['loadgen']}/report")
     lines.append("\nWhat the control plane sees and does is shown below. Press Ctrl-C to stop.")

@@ -1,7 +1,8 @@
 """The control plane's part of `controlplane demo`: its environment (it scrapes every role of
-the bundle, and itself, each second and acts on them with the shipped runbooks) and
-`--scenario NAME`, which injects a named incident after a warm-up and prints the timeline as it
-happens."""
+the bundle, and itself, each second and acts on them with the shipped runbooks), its Slack (the
+stand-in, controlplane/slack/standin.py, with a generated bot token and signing secret, and a
+routing file that also posts pages and tickets there) and `--scenario NAME`, which injects a
+named incident after a warm-up and prints the timeline as it happens."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import secrets
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from controlplane.demo.scenarios import SCENARIOS, Event, Follower, Outcome
 
@@ -18,6 +22,67 @@ DEMO_USERS = (
     "CONTROLPLANE_TOKEN_BOB",
     "CONTROLPLANE_TOKEN_VIEWER",
 )
+
+
+# the receivers of config/routing.yml that also post to Slack in the demo, and where
+SLACK_RECEIVERS: Mapping[str, Mapping[str, Any]] = {
+    "oncall": {"channel": "#casino-oncall", "mention": "<!here>"},
+    "tickets": {"channel": "#casino-tickets"},
+}
+SLACK_CHANNELS = tuple(str(c["channel"]).lstrip("#") for c in SLACK_RECEIVERS.values())
+ROUTING_SOURCE = "config/routing.yml"
+
+
+def slack_env(urls: Mapping[str, str], data: Path) -> dict[str, str]:
+    """The control plane pointed at the stand-in: fresh secrets every run (a real token in the
+    environment is never sent to it), and the demo's routing file."""
+    return {
+        "CONTROLPLANE_SLACK_API_URL": f"{urls['slack']}/api/",
+        "CONTROLPLANE_SLACK_BOT_TOKEN": f"xoxb-demo-{secrets.token_hex(12)}",
+        "CONTROLPLANE_SLACK_SIGNING_SECRET": secrets.token_hex(16),
+        "CONTROLPLANE_ROUTING_FILE": str(data / "routing.yml"),
+    }
+
+
+def standin_args(port: int, controlplane_url: str) -> tuple[str, ...]:
+    """The stand-in's command line (after `python -m`): its token and signing secret come
+    from the environment it shares with the control plane."""
+    channels = [arg for name in SLACK_CHANNELS for arg in ("--channel", name)]
+    request_url = f"{controlplane_url}/slack/actions"
+    return (
+        "controlplane.slack.standin",
+        "--port",
+        str(port),
+        "--request-url",
+        request_url,
+        *channels,
+    )
+
+
+def demo_routing(text: str, source: str) -> str:
+    """`source`'s routing with the receivers of SLACK_RECEIVERS (those it has) also posting to
+    the stand-in's channels, beside what they already do (Slack channels of their own are
+    replaced: the demo's Slack is the stand-in, which has only its own channels)."""
+    data = yaml.safe_load(text)
+    for receiver in (data.get("receivers") or []) if isinstance(data, dict) else []:
+        wanted = SLACK_RECEIVERS.get(str(receiver.get("name")))
+        if wanted is not None:
+            receiver["slack_configs"] = [dict(wanted)]
+    header = (
+        f"# Written by `controlplane demo` from {source}, at every start: the same routes, and\n"
+        "# pages and tickets posted to the Slack stand-in too (see /dash/chat).\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def write_routing(source: Path, target: Path) -> None:
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise SystemExit(
+            f"controlplane demo: cannot read the routing file {source}: {exc}"
+        ) from None
+    target.write_text(demo_routing(text, str(source)))
 
 
 def controlplane_env(

@@ -34,6 +34,9 @@ Pressing a button, as Slack does when a person clicks (the demo's /dash/chat pag
                                               hooks.slack.com): ephemeral (to the presser),
                                               in_channel, replace_original, delete_original;
                                               good for 30 minutes and five uses, as Slack's
+Like the rest of the stand-in these take no token: it listens on 127.0.0.1 for the demo and
+the tests, and whoever can reach it can press as anyone (as whoever holds the signing secret
+could).
 """
 
 from __future__ import annotations

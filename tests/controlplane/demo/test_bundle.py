@@ -15,6 +15,8 @@ import pytest
 import requests
 
 from controlplane.demo import bundle as demo
+from controlplane.demo import runner
+from controlplane.notify.routing import load_routing
 from tests.conftest import ROOT, free_port
 
 TOKEN = "demo-test-token"
@@ -33,6 +35,7 @@ def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
         "wallet": "http://127.0.0.1:9200",
         "eu": "http://127.0.0.1:9101",
         "latam": "http://127.0.0.1:9999",
+        "slack": "http://127.0.0.1:9400",
         "frontdoor": "http://127.0.0.1:9100",
         "controlplane": "http://127.0.0.1:9000",
         "loadgen": "http://127.0.0.1:9300",
@@ -40,7 +43,7 @@ def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
     assert plan.admin_token == "given" == plan.env["AGGREGATOR_ADMIN_TOKEN"]
     assert len(plan.env["AGGREGATOR_SESSION_SECRET"]) >= 20
     assert [[r.name for r in stage] for stage in plan.stages()] == [
-        ["wallet", "eu", "latam"],
+        ["wallet", "eu", "latam", "slack"],
         ["frontdoor"],
         ["controlplane", "loadgen"],
     ]
@@ -54,6 +57,56 @@ def test_plan_ports_secrets_and_start_order(tmp_path: Path) -> None:
     assert all(str(tmp_path) in a for r in plan.roles for a in r.args if a.startswith("sqlite"))
     quiet = demo.make_plan(parse(["--no-loadgen"]), {})
     assert "loadgen" not in quiet.urls and quiet.admin_token
+
+
+def test_the_control_plane_posts_to_the_slack_stand_in_which_presses_back(tmp_path: Path) -> None:
+    args = parse(["--base-port", "9100", "--data-dir", str(tmp_path)])
+    real = {"CONTROLPLANE_SLACK_BOT_TOKEN": "xoxb-real", "CONTROLPLANE_SLACK_SIGNING_SECRET": "s"}
+    plan = demo.make_plan(args, real)
+    env = plan.env
+    assert env["CONTROLPLANE_SLACK_API_URL"] == "http://127.0.0.1:9400/api/"
+    # fresh every run, shared by both processes: a real token is never sent to the stand-in
+    assert env["CONTROLPLANE_SLACK_BOT_TOKEN"].startswith("xoxb-demo-")
+    assert len(env["CONTROLPLANE_SLACK_SIGNING_SECRET"]) >= 32
+    assert env["CONTROLPLANE_ROUTING_FILE"] == str(tmp_path / "routing.yml")
+    slack = next(r for r in plan.roles if r.name == "slack")
+    assert slack.args[:3] == ("controlplane.slack.standin", "--port", "9400")
+    request_url = slack.args[slack.args.index("--request-url") + 1]
+    assert request_url == "http://127.0.0.1:9000/slack/actions"
+    assert [slack.args[i + 1] for i, a in enumerate(slack.args) if a == "--channel"] == [
+        "casino-oncall",
+        "casino-tickets",
+    ]
+    assert (
+        demo.make_plan(args, {}).env["CONTROLPLANE_SLACK_BOT_TOKEN"]
+        != env["CONTROLPLANE_SLACK_BOT_TOKEN"]
+    )
+
+
+def test_the_demo_routing_adds_slack_to_pages_and_tickets_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    source = ROOT / "config" / "routing.yml"
+    written = tmp_path / "routing.yml"
+    runner.write_routing(source, written)
+    demo_routing, shipped = load_routing(written), load_routing(source)
+    assert (
+        demo_routing.route == shipped.route and demo_routing.inhibit_rules == shipped.inhibit_rules
+    )
+    kinds = {
+        name: sorted(type(i).__name__ for i in receiver.integrations)
+        for name, receiver in demo_routing.receivers.items()
+    }
+    assert kinds["oncall"] == ["LogConfig", "SlackConfig"]
+    assert kinds["tickets"] == ["LogConfig", "SlackConfig"]
+    assert "SlackConfig" not in kinds["deadmansswitch"] + kinds["log"]
+    channels = {
+        name: [i.channel for i in r.integrations if hasattr(i, "channel")]
+        for name, r in demo_routing.receivers.items()
+    }
+    assert (channels["oncall"], channels["tickets"]) == (["#casino-oncall"], ["#casino-tickets"])
+    with pytest.raises(SystemExit, match="cannot read the routing file"):
+        runner.write_routing(tmp_path / "nope.yml", written)
 
 
 def test_data_dir_is_fresh_but_foreign_dirs_are_left_alone(tmp_path: Path) -> None:
@@ -126,7 +179,7 @@ def _second_demo_is_refused_and_wipes_nothing(
 
 @pytest.mark.slow
 def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
-    roles = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane")
+    roles = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane", "slack")
     ports = {role: free_port() for role in roles}
     argv = [f"--{role}-port={port}" for role, port in ports.items()]
     env = {**os.environ, "AGGREGATOR_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
@@ -150,6 +203,7 @@ def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
         assert TOKEN in banner
         assert re.search(r"CONTROLPLANE_API_TOKEN\s+\S{20,}", banner)
         assert f"log {tmp_path / 'demo' / 'eu.log'}" in banner
+        assert f"http://127.0.0.1:{ports['controlplane']}/dash/chat" in banner
         _second_demo_is_refused_and_wipes_nothing(cmd, env, tmp_path, ports)
         for port in ports.values():
             assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
@@ -159,6 +213,10 @@ def test_demo_runs_every_role_and_leaves_no_orphans(tmp_path: Path) -> None:
             timeout=5,
         ).json()
         assert {r["id"] for r in state["regions"]} == {"eu", "latam"}
+        # the Slack stand-in runs, and presses buttons back to the control plane's /slack/actions
+        slack = requests.get(f"http://127.0.0.1:{ports['slack']}/stand-in/info", timeout=5).json()
+        cp_actions = f"http://127.0.0.1:{ports['controlplane']}/slack/actions"
+        assert (slack["interactive"], slack["request_url"]) == (True, cp_actions)
         # what the control plane sees is shown as it happens
         requests.post(
             f"http://127.0.0.1:{ports['eu']}/admin/faults",

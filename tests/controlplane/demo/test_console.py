@@ -56,6 +56,11 @@ def test_banner_names_both_tokens_and_where_the_logs_are(tmp_path: Path) -> None
     )
     assert "log var/demo/eu.log" in text
     assert "CONTROLPLANE_API_TOKEN      api" in text
+    assert "/dash/chat" not in text  # no Slack stand-in, no chat page to name
+    chatty = console.banner(
+        [line], {}, {"frontdoor": "f", "controlplane": "http://c", "slack": "s"}
+    )
+    assert "chat (Slack)      http://c/dash/chat" in chatty
     assert console.shown_path(tmp_path / "x.log") == str(tmp_path / "x.log")
 
 
