@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from controlplane.app import EXTENSION, create_app
-from controlplane.config import Config
+from controlplane.config import Config, StoreConfig
 from controlplane.errors import ConfigError
 from controlplane.reload import Reloader
 from tests.conftest import ROOT, free_port, wait_http
@@ -41,6 +41,8 @@ def copy_files(tmp_path: Path) -> Config:
         rules_dir=tmp_path / "rules",
         runbooks_dir=tmp_path / "runbooks",
         routing_file=tmp_path / "config" / "routing.yml",
+        # not the default var/controlplane-store of the checkout, shared by every test
+        store=StoreConfig(checkpoint_path=tmp_path / "store"),
     )
 
 

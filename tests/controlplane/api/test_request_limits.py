@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlplane.app import EXTENSION, create_app
-from controlplane.config import Config, ServerConfig
+from controlplane.config import Config, ServerConfig, StoreConfig
 from controlplane.model import jsonbody
 from tests.conftest import ROOT
 
@@ -38,6 +38,8 @@ def client(tmp_path: Path) -> Iterator[FlaskClient]:
         runbooks_dir=ROOT / "runbooks",
         routing_file=ROOT / "config" / "routing.yml",
         server=ServerConfig(max_body_bytes=64 * 1024),
+        # not the default var/controlplane-store of the checkout, shared by every test
+        store=StoreConfig(checkpoint_path=tmp_path / "store"),
     )
     app = create_app(config)
     plane = app.extensions[EXTENSION]

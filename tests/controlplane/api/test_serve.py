@@ -65,11 +65,17 @@ def env_with(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
+def in_tmp(tmp_path: Path) -> str:
+    """The database in the test's folder: the default, var/ under ROOT, is shared by every test
+    (and every pytest-xdist worker) that starts a server from the checkout."""
+    return f"sqlite:///{tmp_path / 'controlplane.db'}"
+
+
 def test_serve_remote_mode_until_sigterm(tmp_path: Path, servers: list[Server]) -> None:
     port = free_port()
     config = tmp_path / "cp.yaml"
     config.write_text(f"query: {{prometheus_url: 'http://127.0.0.1:{free_port()}'}}\n")
-    env = env_with(CONTROLPLANE_CONFIG=str(config))
+    env = env_with(CONTROLPLANE_CONFIG=str(config), CONTROLPLANE_DATABASE_URL=in_tmp(tmp_path))
     proc = Server(["serve", "--port", str(port)], env, tmp_path / "cp.log")
     servers.append(proc)
     url = f"http://127.0.0.1:{port}"
@@ -106,7 +112,11 @@ def test_serve_scrapes_and_checkpoints_at_shutdown(tmp_path: Path, servers: list
             f"store: {{checkpoint_path: '{tmp_path / 'store'}'}}\n"
         )
         port = free_port()
-        env = env_with(CONTROLPLANE_CONFIG=str(config), CONTROLPLANE_PORT=str(port))
+        env = env_with(
+            CONTROLPLANE_CONFIG=str(config),
+            CONTROLPLANE_PORT=str(port),
+            CONTROLPLANE_DATABASE_URL=in_tmp(tmp_path),
+        )
         proc = Server(["serve"], env, tmp_path / "cp.log")
         servers.append(proc)
         url = f"http://127.0.0.1:{port}"
@@ -133,7 +143,9 @@ def test_serve_scrapes_and_checkpoints_at_shutdown(tmp_path: Path, servers: list
     # the next start, with no targets at all, answers from the checkpoint
     config.write_text(f"store: {{checkpoint_path: '{tmp_path / 'store'}'}}\n")
     again = Server(
-        ["serve", "--config", str(config), "--port", str(port)], env_with(), tmp_path / "again.log"
+        ["serve", "--config", str(config), "--port", str(port)],
+        env_with(CONTROLPLANE_DATABASE_URL=in_tmp(tmp_path)),
+        tmp_path / "again.log",
     )
     servers.append(again)
     wait_http(f"{url}/readyz", timeout=60)

@@ -7,7 +7,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from controlplane.app import EXTENSION, create_app
-from controlplane.config import Config
+from controlplane.config import Config, StoreConfig
 from tests.conftest import ROOT
 
 AUTH = {"Authorization": "Bearer t"}
@@ -21,6 +21,8 @@ def test_automation_state_budget_and_executions_by_state(tmp_path: Path) -> None
         rules_dir=ROOT / "rules",
         runbooks_dir=ROOT / "runbooks",
         routing_file=ROOT / "config" / "routing.yml",
+        # not the default var/controlplane-store of the checkout, shared by every test
+        store=StoreConfig(checkpoint_path=tmp_path / "store"),
     )
     app = create_app(config, registry=registry)
     plane = app.extensions[EXTENSION]
