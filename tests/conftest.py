@@ -100,17 +100,18 @@ class ServedApp:
     def __init__(self, app: Any, *, threads: int = 8) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # a short loop timeout lets close() end the serving thread promptly
-        self._server = create_server(
-            app, host="127.0.0.1", port=self.port, threads=threads, asyncore_loop_timeout=0.05
-        )
+        self._server = create_server(app, host="127.0.0.1", port=self.port, threads=threads)
         self._thread = threading.Thread(target=self._run, name=f"served-{self.port}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        # closing from another thread may end the loop with an error on a closed descriptor
+        # server.run() with a short select() timeout, which lets close() end the serving thread
+        # promptly. Not through create_server(asyncore_loop_timeout=0.05): waitress reads that
+        # setting as an int, 0, and the loop then spins a whole core for as long as it serves.
+        # Closing from another thread may end the loop with an error on a closed descriptor.
+        server: Any = self._server
         with contextlib.suppress(Exception):
-            self._server.run()
+            wasyncore.loop(timeout=0.05, map=server._map)
 
     def close(self) -> None:
         server: Any = self._server
