@@ -31,6 +31,47 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# The longest tests, started first (pytest-xdist's workers each take the next test when idle:
+# one of these started last would keep the run going long after the other workers are done).
+LONG_POLES = (
+    "tests/e2e/",  # the closed loop: minutes
+    "tests/dashboards/test_browser.py",  # Chromium, a page at a time
+    "tests/controlplane/demo/test_bundle.py::test_demo_runs_every_role",
+)
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    """Tests that share a costly fixture run on one worker, which builds it once: the dashboards'
+    incident scenario (session-scoped), and each module's module-scoped fixtures (a real
+    Prometheus, an export), which a worker would otherwise build again for every run of the
+    module's tests it got between tests of other modules."""
+    if item.nodeid.startswith("tests/dashboards/"):
+        return "dashboards"
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    if any(d[-1].scope == "module" for d in defs if d):
+        return item.nodeid.split("::")[0]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest first: LONG_POLES, then the other `slow` tests, then the rest, each in the
+    order collected (stable). Under `--dist loadgroup` (pyproject.toml) the order is the order
+    the workers are given the tests, or groups of tests (at the place of their first test)."""
+
+    def rank(item: pytest.Item) -> int:
+        for i, prefix in enumerate(LONG_POLES):
+            if item.nodeid.startswith(prefix):
+                return i
+        return len(LONG_POLES) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)
+    for item in items:
+        group = _xdist_group(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip locally, fail under CI, when a real component the test needs is missing."""
     if condition:
