@@ -99,18 +99,21 @@ def settled(driver: Any, timeout: float = 20.0) -> None:
     time.sleep(0.5)  # let plotly finish drawing
 
 
-def click_when_stable(driver: Any, css: str, timeout: float = 20.0) -> None:
-    """Click the first element matching `css`, again if a refresh replaced it meanwhile."""
+def click(driver: Any, by: str, value: str, timeout: float = 20.0) -> None:
+    """Find the element and click it; found again when a re-render (a Dash callback finishing
+    late on a loaded machine) replaced it in between: StaleElementReferenceException is raised
+    before the click is sent, so it never clicks twice."""
     from selenium.common.exceptions import StaleElementReferenceException
 
-    def clicked(d: Any) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            d.find_element("css selector", css).click()
+            driver.find_element(by, value).click()
+            return
         except StaleElementReferenceException:
-            return False
-        return True
-
-    wait_for(driver, clicked, timeout, f"a stable {css} to click")
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def requested_urls(driver: Any) -> list[str]:

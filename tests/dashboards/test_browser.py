@@ -35,7 +35,7 @@ def query(driver: Any) -> dict[str, list[str]]:
 
 
 def click_text(driver: Any, tag: str, text: str) -> None:
-    driver.find_element("xpath", f"//{tag}[normalize-space()='{text}']").click()
+    browser.click(driver, "xpath", f"//{tag}[normalize-space()='{text}']")
 
 
 def no_errors(driver: Any, served: ServedApp) -> None:
@@ -90,7 +90,7 @@ def test_the_view_lives_in_the_url_and_a_link_reproduces_it(chrome: Any, served:
 
 def test_an_slo_from_the_overview(chrome: Any, served: ServedApp, tmp_path: Path) -> None:
     open_page(chrome, served, "?range=6h", "launches / launch-success")
-    chrome.find_element("link text", "launches / launch-success").click()
+    browser.click(chrome, "link text", "launches / launch-success")
     browser.wait_text(chrome, "ERROR BUDGET LEFT")
     browser.settled(chrome)
     url = urlsplit(chrome.current_url)
@@ -106,7 +106,7 @@ def test_an_slo_from_the_overview(chrome: Any, served: ServedApp, tmp_path: Path
 
 def test_an_execution_and_the_audit_log(chrome: Any, served: ServedApp, tmp_path: Path) -> None:
     open_page(chrome, served, "executions?state=succeeded", "isolate-provider")
-    browser.click_when_stable(chrome, "#ex-table a")
+    browser.click(chrome, "css selector", "#ex-table a")
     browser.wait_text(chrome, "Guard decisions")
     browser.settled(chrome)
     body = chrome.find_element("tag name", "body").text.lower()
@@ -129,7 +129,7 @@ def test_every_page_in_light_and_dark(chrome: Any, served: ServedApp, tmp_path: 
         html = chrome.find_element("tag name", "html")
         scheme = html.get_attribute("data-mantine-color-scheme")
         browser.screenshot(chrome, shots(tmp_path) / f"{name}-{scheme}.png")
-        chrome.find_element("id", "scheme").click()  # kept in localStorage: the next page too
+        browser.click(chrome, "id", "scheme")  # kept in localStorage: the next page too
         other = "dark" if scheme == "light" else "light"
         browser.wait_for(
             chrome,
