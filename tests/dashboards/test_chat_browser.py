@@ -46,9 +46,9 @@ def test_pause_automation_pressed_on_the_chat_page_pauses_it(
     browser.wait_text(chrome, "Buttons press as oncall (UONCALL)")
     browser.wait_text(chrome, "#casino-oncall")
     browser.settled(chrome)
-    browser.click_when_stable(chrome, "button.chat-button[id*='cp:pause']")
+    browser.click(chrome, "css selector", "button.chat-button[id*='cp:pause']")
     browser.wait_text(chrome, "No runbook acts by itself until resumed.")  # Slack's confirm
-    browser.click_when_stable(chrome, "#chat-confirm-yes")
+    browser.click(chrome, "css selector", "#chat-confirm-yes")
     browser.wait_text(chrome, "pressed “Pause automation” as oncall (UONCALL)")
     browser.wait_text(chrome, "Only visible to you")
     browser.settled(chrome)
