@@ -198,9 +198,14 @@ def run(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _run(args: argparse.Namespace, plan: DemoPlan) -> int:
+def prepare(plan: DemoPlan) -> None:
+    """A fresh data folder holding the files the roles read (the demo's routing)."""
     fresh_data_dir(plan.data_dir)
     write_routing(plan.routing_source, Path(plan.env["CONTROLPLANE_ROUTING_FILE"]))
+
+
+def _run(args: argparse.Namespace, plan: DemoPlan) -> int:
+    prepare(plan)
     supervisor = Supervisor(env=plan.env, log_dir=plan.data_dir, python=sys.executable)
     stop = threading.Event()
     reason: list[str] = []

@@ -76,8 +76,9 @@ def wait_for(driver: Any, predicate: Any, timeout: float = 20.0, what: str = "")
     raise TimeoutError(f"waited {timeout}s for {what or predicate}; the page says:\n{body}")
 
 
-def wait_text(driver: Any, text: str, timeout: float = 20.0) -> None:
-    """Case-insensitive: badges and labels are upper-cased by CSS, which `.text` applies."""
+def wait_text(driver: Any, text: str, timeout: float = 45.0) -> None:
+    """Case-insensitive: badges and labels are upper-cased by CSS, which `.text` applies. The
+    time allowed is for a loaded CI machine running four workers, not a target."""
 
     def shown(d: Any) -> bool:
         return text.lower() in d.find_element("tag name", "body").text.lower()

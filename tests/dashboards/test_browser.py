@@ -1,6 +1,6 @@
 """The dashboards in a real browser (Debian's headless Chromium): what an on-call engineer
-sees and clicks, served by the test scenario. Screenshots go to the test's tmp folder, or to
-$DASH_SCREENSHOTS when set (to look at them)."""
+sees and clicks, served by the test scenario. Screenshots go to var/screenshots/ (not
+committed), or to $DASH_SCREENSHOTS when set."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import ServedApp
+from tests.conftest import ROOT, ServedApp
 from tests.dashboards import browser
 
 pytestmark = pytest.mark.slow
 
 
 def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("DASH_SCREENSHOTS") or tmp_path)
+    """var/screenshots/ (not committed: var/ is ignored), or $DASH_SCREENSHOTS; `tmp_path` is
+    kept for callers that pass it."""
+    del tmp_path
+    folder = Path(os.environ.get("DASH_SCREENSHOTS") or ROOT / "var" / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

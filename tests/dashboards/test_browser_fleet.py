@@ -30,7 +30,7 @@ return Array.from(document.querySelectorAll('.js-plotly-plot')).map((el) => {
 
 PAGES = {
     "providers": ("Now: isolated", "half-open", "no calls sent"),
-    "wallet": ("wallet / wallet-success", "age of the oldest item"),
+    "wallet": ("wallet / wallet-success", "items waiting"),
     "regions": ("Failover events in this range", "provider failover"),
 }
 CHART_IDS = {

@@ -25,7 +25,7 @@ from controlplane.demo.scenarios import SCENARIOS, Follower, Outcome
 from tests.conftest import free_port
 
 TOKEN = "e2e-admin-token"
-ROLES = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane")
+ROLES = ("frontdoor", "eu", "latam", "wallet", "loadgen", "controlplane", "slack")
 
 
 class Bundle:
@@ -68,7 +68,7 @@ def bundle(tmp_path: Path) -> Iterator[Bundle]:
         [*ports, "--rate", "30", "--players", "60", "--data-dir", str(tmp_path / "bundle")]
     )
     plan = demo.make_plan(args, {"AGGREGATOR_ADMIN_TOKEN": TOKEN})
-    demo.fresh_data_dir(plan.data_dir)
+    demo.prepare(plan)
     supervisor = demo.Supervisor(env=plan.env, log_dir=plan.data_dir, python=sys.executable)
     never = threading.Event()
     try:
