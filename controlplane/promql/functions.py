@@ -13,7 +13,7 @@ from controlplane.promql import histograms, labelfuncs, rangefuncs
 from controlplane.promql.context import Evaluator
 from controlplane.promql.parse import unwrap_parens
 from controlplane.promql.values import F64, Scalar, Steps, Value, Vector
-from controlplane.promql.windows import Windows, to_vector
+from controlplane.promql.windows import Windows, evaluate_blocked, to_vector
 
 Args = list[Any]
 InstantFn = Callable[[Evaluator, Args, Steps], Value]
@@ -79,9 +79,8 @@ def _range_call(ev: Evaluator, name: str, args: Args, steps: Steps) -> Vector:
     if name == "quantile_over_time":
         _check_quantile(ev, scalars[0])
     rv = ev.range_vector(args[index], steps)
-    win = Windows.of(rv, steps)
-    values, ok = fn(win, scalars)
-    return to_vector(rv, win, values, ok, drop_name=name not in KEEPS_NAME)
+    values, ok = evaluate_blocked(rv, steps, lambda win: fn(win, scalars))
+    return to_vector(rv, values, ok, drop_name=name not in KEEPS_NAME)
 
 
 def _check_factors(sf: F64, tf: F64) -> None:

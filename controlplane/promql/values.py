@@ -110,6 +110,19 @@ class RangeVector:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def rows(self, start: int, stop: int) -> RangeVector:
+        """Series start..stop-1 with their samples (views, not copies)."""
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        return RangeVector(
+            labels=self.labels[start:stop],
+            timestamps=self.timestamps[lo:hi],
+            values=self.values[lo:hi],
+            offsets=self.offsets[start : stop + 1] - lo,
+            drop_name=self.drop_name[start:stop],
+            ends=self.ends,
+            range_ms=self.range_ms,
+        )
+
 
 Value = Vector | Scalar | String | RangeVector
 

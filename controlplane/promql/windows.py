@@ -1,5 +1,12 @@
 """Range-vector windows, flattened: one window per (series, step), W = n * T of them.
 
+A function over a range vector runs block by block: a few thousand series at a time, at most
+`selectors.BLOCK_WINDOWS` windows, and each block's result lands in its rows of the (n, T)
+output. Every function makes a dozen passes over arrays of length W; done on the whole of a
+50,000-series range query those arrays (12 MB each) left the CPU's cache and the cost per
+window grew with the number of series (5x the series cost 10-16x the time). A block's arrays
+stay in cache, so the cost is linear in windows and samples.
+
 Sequential algorithms (Kahan sums, Welford variance, smoothing) run "by column": the k-th sample
 of every window at once. Windows are sorted by length, longest first, so the windows still
 active at column k are a prefix and each column is a handful of numpy operations.
@@ -7,13 +14,13 @@ active at column k are a prefix and each column is a handful of numpy operations
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from controlplane.model import deadline
-from controlplane.promql.selectors import window_bounds
+from controlplane.promql.selectors import row_blocks, window_bounds
 from controlplane.promql.values import F64, I64, Mask, RangeVector, Steps, Vector
 
 # Cap on samples expanded at once (gathered copies of windows), to bound memory.
@@ -65,12 +72,25 @@ class Windows:
         return np.where(self.cnt > 0, self.hi - 1, 0)
 
 
-def to_vector(rv: RangeVector, win: Windows, values: F64, ok: Mask, *, drop_name: bool) -> Vector:
-    shape = (win.rows, win.steps)
+def evaluate_blocked(
+    rv: RangeVector, steps: Steps, fn: Callable[[Windows], tuple[F64, Mask]]
+) -> tuple[F64, Mask]:
+    """(values, present), both (n, T): `fn` over the windows of each block of rows."""
+    shape = (len(rv), len(steps))
+    values, present = np.zeros(shape), np.zeros(shape, dtype=bool)
+    for start, stop in row_blocks(len(rv), len(steps)):
+        v, ok = fn(Windows.of(rv.rows(start, stop), steps))
+        ok = ok.reshape(stop - start, len(steps))
+        present[start:stop] = ok
+        np.copyto(values[start:stop], v.reshape(ok.shape), where=ok)
+    return values, present
+
+
+def to_vector(rv: RangeVector, values: F64, ok: Mask, *, drop_name: bool) -> Vector:
     return Vector(
         labels=rv.labels,
-        values=np.where(ok, values, 0.0).reshape(shape),
-        present=ok.reshape(shape),
+        values=values,
+        present=ok,
         drop_name=rv.drop_name | drop_name,
     ).nonempty()
 

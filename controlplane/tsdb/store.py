@@ -39,6 +39,7 @@ from controlplane.model import deadline
 from controlplane.model.series import Labels, Matcher, Series, SeriesBatch
 from controlplane.tsdb import export
 from controlplane.tsdb.assemble import assemble
+from controlplane.tsdb.blockindex import BlockIndex
 from controlplane.tsdb.chunks import CHUNK_SAMPLES, F64, I64, Block, Piece, encode_rows, segments
 from controlplane.tsdb.downsample import merge_older
 from controlplane.tsdb.head import NO_TIME, Head
@@ -108,6 +109,7 @@ class Store:
         self._align = max(1, int(chunk_samples * align_fraction))
         self._blocks: list[Block] = []
         self._block_rows = np.zeros(0, np.int32)  # blocks holding each ref
+        self._block_index = BlockIndex()  # which blocks hold which refs: reads visit only those
         self._floor_t = NO_TIME
         self._max_t = NO_TIME
         self.generation = 0
@@ -306,7 +308,7 @@ class Store:
     def _pieces(self, refs: I64, start: int, end: int) -> list[tuple[I64, Piece]]:
         """(positions in refs, samples) per source, oldest source first."""
         pieces = []
-        for block in self._overlapping(start, end):
+        for block in self._block_index.holding(self._blocks, refs, start, end):
             deadline.check()  # a query over the whole retention reads many blocks
             rows, pos = block.rows_of(refs)
             if len(rows):
