@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/memory.py --prometheus
 	$(BIN)/python benchmarks/evaluation.py --prometheus
 	$(BIN)/python benchmarks/query.py
+	$(BIN)/python benchmarks/dash.py
 	$(BIN)/python benchmarks/promqltest_report.py
 	$(BIN)/python benchmarks/wallet.py
 	$(BIN)/python benchmarks/aggregator.py
