@@ -31,7 +31,7 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-# The longest tests, started first (pytest-xdist's workers each take the next test when idle:
+# The longest tests, started first (pytest-xdist's workers each take the next module when idle:
 # one of these started last would keep the run going long after the other workers are done).
 LONG_POLES = (
     "tests/e2e/",  # the closed loop: minutes
@@ -40,24 +40,10 @@ LONG_POLES = (
 )
 
 
-def _xdist_group(item: pytest.Item) -> str | None:
-    """Tests that share a costly fixture run on one worker, which builds it once: the dashboards'
-    incident scenario (session-scoped), and each module's module-scoped fixtures (a real
-    Prometheus, an export), which a worker would otherwise build again for every run of the
-    module's tests it got between tests of other modules."""
-    if item.nodeid.startswith("tests/dashboards/"):
-        return "dashboards"
-    info = getattr(item, "_fixtureinfo", None)
-    defs = info.name2fixturedefs.values() if info is not None else ()
-    if any(d[-1].scope == "module" for d in defs if d):
-        return item.nodeid.split("::")[0]
-    return None
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest first: LONG_POLES, then the other `slow` tests, then the rest, each in the
-    order collected (stable). Under `--dist loadgroup` (pyproject.toml) the order is the order
-    the workers are given the tests, or groups of tests (at the place of their first test)."""
+    """Longest first, by module (a module's tests stay together, so its module-scoped fixtures
+    are built once): LONG_POLES, then the modules with `slow` tests, then the rest, each in the
+    order collected. It is also the order in which pytest-xdist's workers are given them."""
 
     def rank(item: pytest.Item) -> int:
         for i, prefix in enumerate(LONG_POLES):
@@ -65,11 +51,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 return i
         return len(LONG_POLES) + (0 if item.get_closest_marker("slow") else 1)
 
-    items.sort(key=rank)
+    module_rank: dict[str, int] = {}
     for item in items:
-        group = _xdist_group(item)
-        if group is not None and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(group))
+        module = item.nodeid.split("::")[0]
+        module_rank[module] = min(module_rank.get(module, rank(item)), rank(item))
+    items.sort(key=lambda item: module_rank[item.nodeid.split("::")[0]])
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist gives each idle worker the next module (`--dist loadfile`), in the order
+    above: a module's module-scoped fixtures (a real Prometheus, an export) are built once; and
+    tests/dashboards/ as one, whose session-scoped incident scenario costs 15 s of CPU to build.
+    (xdist_group marks would do it, but pytest-xdist 3.8 cannot apply them under pytest 9.2.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/dashboards/"):
+                return "tests/dashboards/"
+            return str(super()._split_scope(nodeid))
+
+    return ModuleScheduling(config, log)
 
 
 def require(condition: bool, reason: str) -> None:
