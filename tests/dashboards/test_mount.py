@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from controlplane.app import EXTENSION, create_app
-from controlplane.config import Config
+from controlplane.config import Config, StoreConfig
 from tests.conftest import ROOT
 
 
@@ -25,6 +25,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         rules_dir=ROOT / "rules",
         runbooks_dir=ROOT / "runbooks",
         routing_file=ROOT / "config" / "routing.yml",
+        # not the default var/controlplane-store of the checkout, shared by every test
+        store=StoreConfig(checkpoint_path=tmp / "store"),
     )
     app = create_app(config)
     plane = app.extensions[EXTENSION]
