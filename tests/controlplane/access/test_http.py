@@ -155,3 +155,16 @@ def test_a_forged_or_stale_cookie_is_no_session(
     monkeypatch.setenv("T_ALICE", "new-alice-token")
     assert client.post("/-/reload", headers=bearer("admin-token")).status_code == 200
     assert client.get("/dash/slos").status_code == 302
+
+
+def test_hostile_sign_ins_get_4xx_and_the_server_lives(world: tuple[FlaskClient, Path]) -> None:
+    client, _ = world
+    huge = client.post("/dash/signin", data={"token": "x" * 2_000_000})
+    assert huge.status_code == 413  # over server.max_body_bytes, refused before it is read
+    long_token = client.post("/dash/signin", data={"token": "x" * 100_000, "next": "//evil"})
+    assert long_token.status_code == 401
+    not_a_form = client.post("/dash/signin", data=b"\xff\x00{[", content_type="application/json")
+    assert not_a_form.status_code == 401
+    forged = client.get("/dash/slos", headers={"Cookie": "controlplane_session=" + "A" * 5000})
+    assert forged.status_code == 302
+    assert client.get("/healthz").status_code == 200
